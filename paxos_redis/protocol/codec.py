@@ -1,0 +1,208 @@
+"""One pure codec between messages and flat stream fields (what a Redis stream entry holds).
+
+Field names are short byte strings; values are bytes.  Scalars are ASCII
+decimal (ballots as ``round.priest``); batches of decrees are packed binary,
+length-prefixed, so a decree body may hold any bytes.  Decoding rejects
+anything malformed with :class:`MalformedMessage` naming the field.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from .ballot import Ballot
+from .decree import Decree
+from .errors import MalformedMessage, ProtocolError
+from .messages import BY_CODE, Entry, Message, Vote
+
+_ENTRY = struct.Struct(">QI")          # decree number, decree length
+_VOTE = struct.Struct(">QQiI")         # decree number, ballot round, ballot priest, decree length
+_NUMBER = struct.Struct(">Q")
+_LENGTH = struct.Struct(">I")
+
+Fields = Mapping[Any, Any]
+
+
+# ---------------------------------------------------------------- packing of batches
+
+def pack_entries(entries: tuple[Entry, ...]) -> bytes:
+    out = bytearray()
+    for n, decree in entries:
+        data = decree.encode()
+        out += _ENTRY.pack(n, len(data))
+        out += data
+    return bytes(out)
+
+
+def unpack_entries(data: bytes) -> tuple[Entry, ...]:
+    entries = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if pos + _ENTRY.size > end:
+            raise ProtocolError(f"truncated entry header at byte {pos}")
+        n, size = _ENTRY.unpack_from(data, pos)
+        pos += _ENTRY.size
+        if pos + size > end:
+            raise ProtocolError(f"entry for decree {n} claims {size} bytes, {end - pos} remain")
+        entries.append((n, Decree.decode(data[pos : pos + size])))
+        pos += size
+    return tuple(entries)
+
+
+def pack_votes(votes: tuple[Vote, ...]) -> bytes:
+    out = bytearray()
+    for n, ballot, decree in votes:
+        data = decree.encode()
+        out += _VOTE.pack(n, ballot.round, ballot.priest, len(data))
+        out += data
+    return bytes(out)
+
+
+def unpack_votes(data: bytes) -> tuple[Vote, ...]:
+    votes = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if pos + _VOTE.size > end:
+            raise ProtocolError(f"truncated vote header at byte {pos}")
+        n, rnd, priest, size = _VOTE.unpack_from(data, pos)
+        pos += _VOTE.size
+        if pos + size > end:
+            raise ProtocolError(f"vote for decree {n} claims {size} bytes, {end - pos} remain")
+        votes.append((n, Ballot(rnd, priest), Decree.decode(data[pos : pos + size])))
+        pos += size
+    return tuple(votes)
+
+
+def pack_numbers(numbers: tuple[int, ...]) -> bytes:
+    return b"".join(_NUMBER.pack(n) for n in numbers)
+
+
+def unpack_numbers(data: bytes) -> tuple[int, ...]:
+    if len(data) % _NUMBER.size:
+        raise ProtocolError(f"{len(data)} bytes is not a whole number of 8-byte decree numbers")
+    return tuple(n for (n,) in _NUMBER.iter_unpack(data))
+
+
+def pack_decrees(decrees: tuple[Decree, ...]) -> bytes:
+    out = bytearray()
+    for decree in decrees:
+        data = decree.encode()
+        out += _LENGTH.pack(len(data))
+        out += data
+    return bytes(out)
+
+
+def unpack_decrees(data: bytes) -> tuple[Decree, ...]:
+    decrees = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if pos + _LENGTH.size > end:
+            raise ProtocolError(f"truncated decree length at byte {pos}")
+        (size,) = _LENGTH.unpack_from(data, pos)
+        pos += _LENGTH.size
+        if pos + size > end:
+            raise ProtocolError(f"decree claims {size} bytes, {end - pos} remain")
+        decrees.append(Decree.decode(data[pos : pos + size]))
+        pos += size
+    return tuple(decrees)
+
+
+# ---------------------------------------------------------------- field table
+
+def _int(text: bytes) -> int:
+    if not text.isdigit():
+        raise ProtocolError(f"expected a non-negative decimal integer, got {text[:40]!r}")
+    return int(text)
+
+
+def _ballot(text: bytes) -> Ballot:
+    return Ballot.parse(text.decode("ascii"))
+
+
+def _int_out(value: int) -> bytes:
+    return str(value).encode()
+
+
+def _ballot_out(value: Ballot) -> bytes:
+    return value.encode().encode()
+
+
+#: field name -> (message attribute, encoder, decoder)
+_FIELDS: dict[str, tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+    "from": ("sender", _int_out, _int),
+    "ballot": ("ballot", _ballot_out, _ballot),
+    "known": ("known", _int_out, _int),
+    "n": ("from_n", _int_out, _int),
+    "promise": ("promise", _ballot_out, _ballot),
+    "decree": ("entries", pack_entries, unpack_entries),
+    "votes": ("votes", pack_votes, unpack_votes),
+    "passed": ("passed", pack_entries, unpack_entries),
+    "numbers": ("numbers", pack_numbers, unpack_numbers),
+    "decrees": ("decrees", pack_decrees, unpack_decrees),
+}
+_ATTR_FIELD = {attr: name for name, (attr, _, _) in _FIELDS.items()}
+
+#: message class -> the fields it carries (besides role and code)
+_LAYOUT: dict[type, tuple[str, ...]] = {
+    cls: tuple(_ATTR_FIELD[attr] for attr in cls.__dataclass_fields__ if attr in _ATTR_FIELD)
+    for cls in BY_CODE.values()
+}
+
+
+def encode(message: Message) -> dict[bytes, bytes]:
+    """Message -> stream fields."""
+    cls = type(message)
+    fields = {b"role": cls.role.encode(), b"code": str(cls.code).encode()}
+    for name in _LAYOUT[cls]:
+        attr, out, _ = _FIELDS[name]
+        fields[name.encode()] = out(getattr(message, attr))
+    return fields
+
+
+def _raw(fields: Fields, name: str) -> bytes:
+    value = fields.get(name.encode(), fields.get(name))
+    if value is None:
+        raise MalformedMessage(name, "missing")
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise MalformedMessage(name, f"expected bytes, got {type(value).__name__}")
+
+
+def decode(fields: Fields) -> Message:
+    """Stream fields -> message; raises :class:`MalformedMessage` naming the bad field.
+
+    Fields this message kind does not use are ignored (the transport adds its own,
+    such as the parliament name and the authentication tag).
+    """
+    if not isinstance(fields, Mapping):
+        raise MalformedMessage("*", f"expected a mapping of fields, got {type(fields).__name__}")
+    role = _raw(fields, "role").decode("ascii", "replace")
+    code_text = _raw(fields, "code")
+    try:
+        code = _int(code_text)
+    except ProtocolError as exc:
+        raise MalformedMessage("code", str(exc)) from None
+    cls = BY_CODE.get((role, code))
+    if cls is None:
+        raise MalformedMessage("code", f"unknown code {code} for role {role!r}")
+    kwargs = {}
+    for name in _LAYOUT[cls]:
+        attr, _, parse = _FIELDS[name]
+        try:
+            kwargs[attr] = parse(_raw(fields, name))
+        except MalformedMessage:
+            raise
+        except (ProtocolError, UnicodeDecodeError, ValueError) as exc:
+            raise MalformedMessage(name, str(exc)) from None
+    message: Message = cls(**kwargs)
+    return message
+
+
+__all__ = [
+    "encode", "decode", "pack_entries", "unpack_entries", "pack_votes", "unpack_votes",
+    "pack_numbers", "unpack_numbers", "pack_decrees", "unpack_decrees",
+]

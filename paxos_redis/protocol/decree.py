@@ -1,0 +1,58 @@
+"""Decrees: the opaque payloads the Parliament passes, each tagged with a petition id.
+
+The petition id lets a retried petition be passed once: the law applies the
+first decree with a given id and treats later ones as no-ops.  The
+*olive-day decree* (empty id, empty body) fills a decree number that no
+petition claimed, so every ledger's law has no holes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .errors import ProtocolError
+
+_PID_LEN = struct.Struct(">B")
+MAX_PETITION_ID = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Decree:
+    """One decree: the citizen's ``petition`` id and the opaque ``body`` bytes."""
+
+    petition: str
+    body: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.petition, str):
+            raise ProtocolError(f"petition id must be str, got {type(self.petition).__name__}")
+        if len(self.petition.encode()) > MAX_PETITION_ID:
+            raise ProtocolError(f"petition id longer than {MAX_PETITION_ID} bytes")
+        if not isinstance(self.body, bytes):
+            raise ProtocolError(f"decree body must be bytes, got {type(self.body).__name__}")
+
+    @property
+    def is_olive_day(self) -> bool:
+        return self.petition == ""
+
+    def encode(self) -> bytes:
+        pid = self.petition.encode()
+        return _PID_LEN.pack(len(pid)) + pid + self.body
+
+    @classmethod
+    def decode(cls, data: bytes) -> Decree:
+        if not data:
+            raise ProtocolError("empty decree encoding (needs at least the id length byte)")
+        size = data[0]
+        if len(data) < 1 + size:
+            raise ProtocolError(f"decree id length {size} runs past the {len(data)} bytes given")
+        try:
+            pid = data[1 : 1 + size].decode()
+        except UnicodeDecodeError:
+            raise ProtocolError("decree petition id is not UTF-8") from None
+        return cls(pid, bytes(data[1 + size :]))
+
+
+#: The olive-day decree: passed where no petition was proposed, so the law has no holes.
+OLIVE_DAY = Decree("", b"")

@@ -1,0 +1,236 @@
+"""The president: proposer of the multi-decree Parliament.
+
+State, as in the paper:
+
+``ballot``     the ballot this president is conducting (``last_tried`` of its priest)
+``promises``   the last votes received for that ballot (phase one)
+``proposals``  decree numbers in flight with the decree proposed and the priests that voted
+
+A new president sends one *next ballot* covering every decree number from the
+first it does not know passed (``from_n``).  With last votes from a majority it
+chooses, for every decree number above what any of them knows passed, the
+decree of the highest-numbered vote reported (B3), fills the gaps with the
+olive-day decree, and sends *begin ballot* for all of them.  From then on each
+new petition takes only phase two: one round trip, many decrees per message,
+``window`` decree numbers in flight.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .ballot import Ballot
+from .decree import OLIVE_DAY, Decree
+from .messages import (
+    BeginBallot, Entry, FailedBallot, LastVote, Message, NextBallot, SuccessfulBallot, VoteNo,
+    Voted,
+)
+
+if TYPE_CHECKING:
+    from .priest import Priest
+
+PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
+
+
+@dataclass(slots=True)
+class Proposal:
+    """One decree number in flight: the decree proposed and who voted for it."""
+
+    decree: Decree
+    sent: int
+    voters: set[int] = field(default_factory=set)
+
+
+class President:
+    """Conducts ballots for its priest; all its effects go through the priest's step."""
+
+    def __init__(self, priest: Priest, ballot: Ballot) -> None:
+        self.priest = priest
+        self.ballot = ballot
+        self.phase = PREPARING
+        self.from_n = priest.law.known
+        self.promises: dict[int, LastVote] = {}
+        self.proposals: dict[int, Proposal] = {}
+        self.next_n = 0
+        self.queue: deque[Decree] = deque()
+        self.in_flight_ids: set[str] = set()
+        self.sent = priest.now
+        self.heard = priest.now
+
+    @property
+    def active(self) -> bool:
+        return self.phase == ACTIVE
+
+    # ------------------------------------------------------------ phase one
+
+    def prepare(self) -> None:
+        """Step 1: send next ballot for every decree number from ``from_n``."""
+        p = self.priest
+        self.sent = p.now
+        self.priest.broadcast(NextBallot(p.seat, self.ballot, p.law.known, self.from_n))
+
+    def receive(self, m: Message) -> None:
+        if m.ballot != self.ballot:
+            return
+        if isinstance(m, LastVote):
+            self.handle_last_vote(m)
+        elif isinstance(m, Voted):
+            self.handle_voted(m)
+        elif isinstance(m, VoteNo):
+            self.handle_vote_no(m)
+
+    def handle_last_vote(self, m: LastVote) -> None:
+        if self.phase != PREPARING or m.sender in self.promises:
+            return
+        self.promises[m.sender] = m
+        if m.passed:
+            self.priest.learn(m.passed)
+        if self.priest.quorum.reached(self.promises) and self.phase == PREPARING:
+            self.take_office()
+
+    def choose(self) -> dict[int, Decree]:
+        """Step 3 (B3): per decree number, the decree of the highest vote the quorum reported.
+
+        Only numbers at or above ``start`` count: below it some priest of the
+        quorum knows the decree passed, and we learn it rather than propose.
+        """
+        law = self.priest.law
+        start = max([law.known] + [lv.known for lv in self.promises.values()])
+        best: dict[int, tuple[Ballot, Decree]] = {}
+        for lv in self.promises.values():
+            for n, ballot, decree in lv.votes:
+                if n >= start and (n not in best or ballot > best[n][0]):
+                    best[n] = (ballot, decree)
+        top = max(best, default=start - 1)
+        self.next_n = max(top + 1, start, law.highest() + 1)
+        return {
+            n: best[n][1] if n in best else OLIVE_DAY
+            for n in range(start, top + 1) if not law.is_passed(n)
+        }
+
+    def take_office(self) -> None:
+        self.phase = ACTIVE
+        now = self.priest.now
+        for n, decree in self.choose().items():
+            self.proposals[n] = Proposal(decree, now)
+            if not decree.is_olive_day:
+                self.in_flight_ids.add(decree.petition)
+        self._begin(sorted((n, p.decree) for n, p in self.proposals.items()))
+        self.fill()
+
+    # ------------------------------------------------------------ phase two
+
+    def enqueue(self, decrees: Iterable[Decree]) -> None:
+        for decree in decrees:
+            if decree.petition not in self.in_flight_ids:
+                self.in_flight_ids.add(decree.petition)
+                self.queue.append(decree)
+        if self.phase == ACTIVE:
+            self.fill()
+
+    def fill(self) -> None:
+        """Propose queued decrees while the window has room."""
+        law, batch = self.priest.law, []
+        room = self.priest.rules.window - len(self.proposals)
+        while self.queue and room > 0:
+            while law.is_passed(self.next_n) or self.next_n in self.proposals:
+                self.next_n += 1
+            n, decree = self.next_n, self.queue.popleft()
+            self.next_n += 1
+            self.proposals[n] = Proposal(decree, self.priest.now)
+            batch.append((n, decree))
+            room -= 1
+        self._begin(batch)
+
+    def _begin(self, entries: list[Entry], seats: Iterable[int] | None = None) -> None:
+        p = self.priest
+        size = p.rules.batch
+        for i in range(0, len(entries), size):
+            message = BeginBallot(p.seat, self.ballot, p.law.known, tuple(entries[i : i + size]))
+            if seats is None:
+                p.broadcast(message)
+            else:
+                for seat in seats:
+                    p.send(seat, message)
+
+    def handle_voted(self, m: Voted) -> None:
+        """Step 5: with votes from a majority a decree is passed; tell every priest."""
+        if self.phase != ACTIVE:
+            return
+        quorum, passed = self.priest.quorum, []
+        for n in m.numbers:
+            proposal = self.proposals.get(n)
+            if proposal is None:
+                continue
+            proposal.voters.add(m.sender)
+            if quorum.reached(proposal.voters):
+                passed.append((n, proposal.decree))
+        if passed:
+            self.priest.learn(passed)       # removes them from proposals via on_learned
+            self._announce(passed)
+        self.fill()
+
+    def _announce(self, passed: list[Entry]) -> None:
+        p = self.priest
+        size = p.rules.batch
+        for i in range(0, max(len(passed), 1), size):     # an empty one is a heartbeat
+            chunk = tuple(passed[i : i + size])
+            p.broadcast(SuccessfulBallot(p.seat, self.ballot, p.law.known, chunk), others_only=True)
+        self.sent = p.now
+
+    def on_learned(self, entries: list[Entry]) -> None:
+        for n, decree in entries:
+            self.proposals.pop(n, None)
+            self.in_flight_ids.discard(decree.petition)
+
+    def handle_vote_no(self, m: VoteNo) -> None:
+        """A priest promised a higher ballot: abandon ours, retry later unless someone leads."""
+        if m.promise <= self.ballot or self.phase == DEPOSED:
+            return
+        self.phase = DEPOSED
+        self.heard = self.priest.now
+        p = self.priest
+        p.broadcast(FailedBallot(p.seat, self.ballot, p.law.known), others_only=True)
+
+    # ------------------------------------------------------------ time
+
+    def tick(self) -> None:
+        p, rules = self.priest, self.priest.rules
+        if self.phase == DEPOSED:
+            if p.now - self.heard >= rules.retry_ticks * (p.seat + 1):
+                p.start_ballot_now()
+            return
+        if p.now - self.sent < rules.resend_ticks:
+            return
+        if self.phase == PREPARING:
+            self.sent = p.now
+            missing = [s for s in p.quorum.members() if s not in self.promises]
+            for seat in missing:
+                p.send(seat, NextBallot(p.seat, self.ballot, p.law.known, self.from_n))
+            return
+        self._resend_stale()
+
+    def _resend_stale(self) -> None:
+        """Resend begin ballot to priests that have not voted; idle, send a heartbeat."""
+        p = self.priest
+        stale = sorted(
+            (n, prop) for n, prop in self.proposals.items() if p.now - prop.sent >= p.rules.resend_ticks
+        )
+        for seat in p.quorum.members():
+            entries = [(n, prop.decree) for n, prop in stale if seat not in prop.voters]
+            self._begin(entries, seats=[seat])
+        for _, prop in stale:
+            prop.sent = p.now
+        if not stale and p.now - self.sent >= max(1, p.rules.president_ticks // 2):
+            self._announce([])
+        elif stale:
+            self.sent = p.now
+
+    def drain(self) -> tuple[Decree, ...]:
+        """Hand over petitions not yet proposed (on resigning)."""
+        queued = tuple(self.queue)
+        self.queue.clear()
+        return queued

@@ -1,0 +1,332 @@
+"""The priest: acceptor and learner of the Synod, and host of a president when it leads.
+
+State, as in the paper (all of it rebuilt from the ledger on restart):
+
+``next_bal``   the highest ballot the priest promised to take part in (its promise)
+``prev_vote``  per decree number, the priest's vote with the highest ballot (``votes``)
+``last_tried`` the highest ballot the priest started as president (keeps B1)
+``law``        the decrees the priest knows were passed
+
+A priest answers *next ballot* with *last vote* only after its promise is in the
+step's records, and *begin ballot* with *voted* only after its vote is: the
+runtime makes the records durable before it sends (persist, then send).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .ballot import ZERO, Ballot
+from .decree import Decree
+from .effects import Effects
+from .errors import ProtocolError
+from .law import Law
+from .messages import (
+    BeginBallot, FailedBallot, Inquiry, LastVote, Message, NextBallot, Petition,
+    SuccessfulBallot, Transcript, VoteNo, Voted,
+)
+from .president import President
+from .quorum import Quorum
+from .records import Passed, Promise, Record, Seat, Tried, Votes
+from .rules import Rules
+
+
+class Priest:
+    """One seat of the Parliament: a pure state machine stepped by messages and ticks."""
+
+    president_class: type[President] = President
+
+    def __init__(self, seat: Seat, rules: Rules | None = None) -> None:
+        if not 0 <= seat.priest < seat.seats:
+            raise ProtocolError(f"seat {seat.priest} is outside a parliament of {seat.seats}")
+        self.parliament = seat.parliament
+        self.seat = seat.priest
+        self.quorum = Quorum(seat.seats)
+        self.rules = rules or Rules()
+        self.next_bal: Ballot = ZERO
+        self.last_tried: Ballot = ZERO
+        self.votes: dict[int, tuple[Ballot, Decree]] = {}
+        self.law = Law()
+        self.highest_seen: Ballot = ZERO
+        self.president: President | None = None
+        self.hint: int | None = None          # the seat we believe is president
+        self.hint_tick = 0
+        self.now = 0                          # ticks seen: logical time, no clock
+        self.ahead: tuple[int, int] | None = None   # (seat, its known) of a priest ahead of us
+        self.inquiry_tick = -(10**9)
+        self._local: list[Message] = []
+        self._effects: Effects | None = None
+
+    # ------------------------------------------------------------ restore from the ledger
+
+    @classmethod
+    def restore(cls, records: Iterable[Record], rules: Rules | None = None) -> Priest:
+        """Rebuild a priest from its ledger records (the first must be its Seat)."""
+        it = iter(records)
+        first = next(it, None)
+        if not isinstance(first, Seat):
+            raise ProtocolError(f"a ledger must begin with its Seat record, found {first!r}")
+        priest = cls(first, rules)
+        for record in it:
+            priest._replay(record)
+        priest.highest_seen = max(priest.next_bal, priest.last_tried)
+        return priest
+
+    def _replay(self, record: Record) -> None:
+        if isinstance(record, Promise):
+            self.next_bal = max(self.next_bal, record.ballot)
+        elif isinstance(record, Votes):
+            self.next_bal = max(self.next_bal, record.ballot)
+            self._note_votes(record.ballot, record.entries)
+        elif isinstance(record, Passed):
+            self.law.learn(record.entries)
+            self._forget_votes_below_known()
+        elif isinstance(record, Tried):
+            self.last_tried = max(self.last_tried, record.ballot)
+        elif isinstance(record, Seat):
+            raise ProtocolError("a ledger holds one Seat record, at its start; found another")
+
+    # ------------------------------------------------------------ inputs
+
+    def receive(self, message: Message) -> Effects:
+        """Handle one message from the messenger."""
+        return self._run(lambda: self._dispatch(message))
+
+    def tick(self) -> Effects:
+        """One tick of the worker's clock: resend, inquire, retry."""
+        return self._run(self._on_tick)
+
+    def petition(self, decrees: Iterable[Decree]) -> Effects:
+        """Citizens' decrees arrive here: proposed if we preside, else sent to the president."""
+        return self._run(lambda: self._on_petition(tuple(decrees), forwarded=False))
+
+    def start_ballot(self) -> Effects:
+        """Become president: pick a ballot above every one seen (B1), write it, send next ballot."""
+        return self._run(self._start_ballot)
+
+    # ------------------------------------------------------------ step machinery
+
+    def _run(self, action: Callable[[], None]) -> Effects:
+        self._effects = Effects()
+        try:
+            action()
+            while self._local:                 # messages to ourselves never leave the process
+                self._dispatch(self._local.pop(0))
+            return self._effects
+        finally:
+            self._effects = None
+
+    @property
+    def effects(self) -> Effects:
+        assert self._effects is not None, "effects are only available inside a step"
+        return self._effects
+
+    def write(self, record: Record) -> None:
+        self.effects.records.append(record)
+
+    def send(self, seat: int, message: Message) -> None:
+        if seat == self.seat:
+            self._local.append(message)
+        else:
+            self.effects.messages.append((seat, message))
+
+    def broadcast(self, message: Message, *, others_only: bool = False) -> None:
+        for seat in self.quorum.members():
+            if not (others_only and seat == self.seat):
+                self.send(seat, message)
+
+    def _dispatch(self, message: Message) -> None:
+        name = self._HANDLERS.get(type(message))
+        if name is None:
+            raise ProtocolError(f"no handler for {type(message).__name__}")
+        self._observe(message)
+        getattr(self, name)(message)
+
+    def _observe(self, message: Message) -> None:
+        """Every message tells us its sender's ballot and how much law it knows."""
+        if message.ballot > self.highest_seen:
+            self.highest_seen = message.ballot
+        if message.known > self.law.known and message.sender != self.seat:
+            if self.ahead is None or message.known >= self.ahead[1]:
+                self.ahead = (message.sender, message.known)
+            self._inquire()
+
+    def _inquire(self) -> None:
+        """Ask a priest that knows more law for the decrees we missed (rate-limited)."""
+        if self.ahead is None or self.now - self.inquiry_tick < self.rules.inquiry_ticks:
+            return
+        if self.ahead[1] <= self.law.known:
+            self.ahead = None
+            return
+        self.inquiry_tick = self.now
+        self.send(self.ahead[0], Inquiry(self.seat, self.law.known))
+
+    # ------------------------------------------------------------ the Synod, priest's side
+
+    def handle_next_ballot(self, m: NextBallot) -> None:
+        """Step 2: promise ``b`` if it is not below ``next_bal``; answer with last vote."""
+        if m.ballot < self.next_bal:
+            self.send(m.sender, VoteNo(self.seat, m.ballot, self.law.known, self.next_bal))
+            return
+        if m.ballot > self.next_bal:
+            self.promise(m.ballot)
+        self._follow(m)
+        floor = max(m.from_n, self.law.known)
+        votes = tuple((n, b, d) for n, (b, d) in sorted(self.votes.items()) if n >= floor)
+        passed = self.law.passed_from(m.from_n, self.rules.batch) if m.from_n < self.law.known \
+            else ()
+        self.send(m.sender, LastVote(self.seat, m.ballot, self.law.known, m.from_n, votes, passed))
+
+    def promise(self, ballot: Ballot) -> None:
+        """Write the promise ``next_bal`` in the ledger (the seed's 'promise after lastvote')."""
+        self.next_bal = ballot
+        self.write(Promise(ballot))
+
+    def handle_begin_ballot(self, m: BeginBallot) -> None:
+        """Step 4: vote for each decree unless a higher ballot was promised."""
+        if m.ballot < self.next_bal:
+            self.send(m.sender, VoteNo(self.seat, m.ballot, self.law.known, self.next_bal))
+            return
+        if not m.entries:
+            return
+        self.next_bal = m.ballot               # the Votes record carries the new promise
+        self._follow(m)
+        self.write(Votes(m.ballot, m.entries))
+        self._note_votes(m.ballot, m.entries)
+        numbers = tuple(n for n, _ in m.entries)
+        self.send(m.sender, Voted(self.seat, m.ballot, self.law.known, numbers))
+
+    def handle_successful_ballot(self, m: SuccessfulBallot) -> None:
+        """Step 5 (learner): enter passed decrees in the ledger."""
+        if m.ballot >= self.next_bal:
+            self._follow(m)
+        self.learn(m.entries)
+
+    def handle_failed_ballot(self, m: FailedBallot) -> None:
+        """The president abandoned its ballot: stop taking it for the president."""
+        if self.hint == m.sender:
+            self.hint = None
+
+    def to_president(self, m: Message) -> None:
+        if self.president is not None:
+            self.president.receive(m)
+
+    # ------------------------------------------------------------ clerks' traffic
+
+    def handle_inquiry(self, m: Inquiry) -> None:
+        entries = self.law.passed_from(m.known, self.rules.batch)
+        if entries:
+            self.send(m.sender, Transcript(self.seat, self.law.known, entries))
+
+    def handle_transcript(self, m: Transcript) -> None:
+        self.learn(m.entries)
+        if self.law.known < m.known:
+            self.inquiry_tick = -(10**9)       # more to fetch: ask again at once
+            self._inquire()
+
+    def handle_petition(self, m: Petition) -> None:
+        self._on_petition(m.decrees, forwarded=True)
+
+    # ------------------------------------------------------------ shared steps
+
+    def learn(self, entries: tuple[tuple[int, Decree], ...] | list[tuple[int, Decree]]) -> None:
+        """Enter passed decrees into the law and the ledger; apply them in order."""
+        new, enacted = self.law.learn(entries)
+        if not new:
+            return
+        self.write(Passed(tuple(new)))
+        self.effects.passed.extend(enacted)
+        self._forget_votes_below_known()
+        if self.president is not None:
+            self.president.on_learned(new)
+
+    def _note_votes(self, ballot: Ballot, entries: Iterable[tuple[int, Decree]]) -> None:
+        known = self.law.known
+        for n, decree in entries:
+            if n >= known:
+                self.votes[n] = (ballot, decree)
+
+    def _forget_votes_below_known(self) -> None:
+        known = self.law.known
+        if self.votes and min(self.votes) < known:
+            for n in [n for n in self.votes if n < known]:
+                del self.votes[n]
+
+    def _follow(self, m: Message) -> None:
+        """A president spoke at a ballot we accept: remember it, and resign if it outranks us."""
+        self.hint, self.hint_tick = m.sender, self.now
+        if self.president is not None and m.sender != self.seat and m.ballot > self.president.ballot:
+            self.resign(m.sender)
+
+    def resign(self, successor: int | None) -> None:
+        """Stop presiding; hand queued petitions to the ``successor`` if there is one."""
+        president, self.president = self.president, None
+        if president is None:
+            return
+        queued = president.drain()
+        if queued and successor is not None and successor != self.seat:
+            self.send(successor, Petition(self.seat, self.law.known, queued))
+
+    def _on_petition(self, decrees: tuple[Decree, ...], *, forwarded: bool) -> None:
+        leading = self.president is not None and self.president.phase != "deposed"
+        if self.president is not None and (leading or self.hint in (None, self.seat)):
+            self.president.enqueue(decrees)
+        elif self.hint is not None and self.hint != self.seat and not forwarded:
+            self.send(self.hint, Petition(self.seat, self.law.known, decrees))
+
+    def start_ballot_now(self) -> None:
+        """Inside a step: start a new ballot (used by a deposed president retrying)."""
+        self._start_ballot()
+
+    def _start_ballot(self) -> None:
+        ballot = max(self.last_tried, self.next_bal, self.highest_seen).successor(self.seat)
+        self.last_tried = ballot
+        self.write(Tried(ballot))
+        queued = self.president.drain() if self.president is not None else ()
+        self.president = self.president_class(self, ballot)
+        self.president.enqueue(queued)
+        self.president.prepare()
+
+    def _on_tick(self) -> None:
+        self.now += 1
+        if self.hint is not None and self.hint != self.seat \
+                and self.now - self.hint_tick > self.rules.president_ticks:
+            self.hint = None
+        if self.ahead is None and self.hint not in (None, self.seat) \
+                and self.law.highest() > self.law.known:
+            self.ahead = (self.hint, self.law.highest() + 1)   # a hole: the president has it
+        self._inquire()
+        if self.president is not None:
+            self.president.tick()
+
+    # ------------------------------------------------------------ views for the runtime
+
+    @property
+    def is_president(self) -> bool:
+        return self.president is not None and self.president.active
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for heartbeats and the ``status`` table."""
+        return {
+            "seat": self.seat,
+            "next_bal": self.next_bal.encode(),
+            "president": int(self.is_president),
+            "hint": -1 if self.hint is None else self.hint,
+            "known": self.law.known,
+            "highest": self.law.highest(),
+        }
+
+    #: message class -> handler method name (looked up on the instance, so variants override)
+    _HANDLERS: dict[type, str] = {
+        NextBallot: "handle_next_ballot",
+        BeginBallot: "handle_begin_ballot",
+        SuccessfulBallot: "handle_successful_ballot",
+        FailedBallot: "handle_failed_ballot",
+        LastVote: "to_president",
+        Voted: "to_president",
+        VoteNo: "to_president",
+        Inquiry: "handle_inquiry",
+        Transcript: "handle_transcript",
+        Petition: "handle_petition",
+    }

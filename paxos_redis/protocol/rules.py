@@ -1,0 +1,31 @@
+"""Tunable rules of procedure, shared by priest and president (all counts, no clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Sizes and patience of the Parliament, in decrees and in ticks of the worker's clock."""
+
+    #: decree numbers a president keeps in flight at once (pipelining)
+    window: int = 256
+    #: most decrees in one begin-ballot, successful-ballot or transcript message (batching)
+    batch: int = 256
+    #: ticks before a president sends an unanswered next/begin ballot again
+    resend_ticks: int = 2
+    #: ticks a priest waits between inquiries for decrees it missed
+    inquiry_ticks: int = 2
+    #: ticks a deposed president waits (times seat + 1) before it tries again, unless
+    #: it hears from a new president
+    retry_ticks: int = 4
+    #: ticks without hearing from a president after which a priest forgets who it was
+    president_ticks: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
+                     "president_ticks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"rule {name} must be a positive int, got {value!r}")
