@@ -21,10 +21,12 @@ class Ballot:
     priest: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.round, int) or isinstance(self.round, bool) or self.round < 0:
-            raise ProtocolError(f"ballot round must be an int >= 0, got {self.round!r}")
-        if not isinstance(self.priest, int) or isinstance(self.priest, bool) or self.priest < -1:
-            raise ProtocolError(f"ballot priest must be an int >= -1, got {self.priest!r}")
+        if not isinstance(self.round, int) or isinstance(self.round, bool) \
+                or not 0 <= self.round < 2**64:
+            raise ProtocolError(f"ballot round must be an int in [0, 2**64), got {self.round!r}")
+        if not isinstance(self.priest, int) or isinstance(self.priest, bool) \
+                or not -1 <= self.priest < 2**31:
+            raise ProtocolError(f"ballot priest must be an int in [-1, 2**31), got {self.priest!r}")
 
     def successor(self, priest: int) -> Ballot:
         """The lowest ballot number owned by ``priest`` that is above this one."""
@@ -39,12 +41,15 @@ class Ballot:
     def parse(cls, text: str) -> Ballot:
         """Parse ``"round.priest"``; raises :class:`ProtocolError` on anything else."""
         parts = text.split(".")
-        if len(parts) != 2:
-            raise ProtocolError(f"ballot must look like 'round.priest', got {text!r}")
+        priest = parts[1][1:] if len(parts) == 2 and parts[1].startswith("-") else parts[-1]
+        if len(parts) != 2 or not all(
+            p.isascii() and p.isdigit() and len(p) <= 20 for p in (parts[0], priest)
+        ):
+            raise ProtocolError(f"ballot must look like 'round.priest' in decimal, got {text!r}")
         try:
             return cls(int(parts[0]), int(parts[1]))
-        except ValueError:
-            raise ProtocolError(f"ballot must look like 'round.priest', got {text!r}") from None
+        except ProtocolError as exc:
+            raise ProtocolError(f"ballot {text!r}: {exc}") from None
 
     def __str__(self) -> str:
         return self.encode()

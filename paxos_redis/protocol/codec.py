@@ -112,8 +112,8 @@ def unpack_decrees(data: bytes) -> tuple[Decree, ...]:
 # ---------------------------------------------------------------- field table
 
 def _int(text: bytes) -> int:
-    if not text.isdigit():
-        raise ProtocolError(f"expected a non-negative decimal integer, got {text[:40]!r}")
+    if not text.isdigit() or len(text) > 20:
+        raise ProtocolError(f"expected a decimal integer of at most 20 digits, got {text[:40]!r}")
     return int(text)
 
 
@@ -166,7 +166,10 @@ def _raw(fields: Fields, name: str) -> bytes:
     if value is None:
         raise MalformedMessage(name, "missing")
     if isinstance(value, str):
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise MalformedMessage(name, "text is not encodable as UTF-8") from None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise MalformedMessage(name, f"expected bytes, got {type(value).__name__}")

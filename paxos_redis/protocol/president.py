@@ -182,9 +182,14 @@ class President:
         self.sent = p.now
 
     def on_learned(self, entries: list[Entry]) -> None:
+        """Decrees passed: stop proposing them; a petition that lost its number goes again."""
         for n, decree in entries:
-            self.proposals.pop(n, None)
+            proposal = self.proposals.pop(n, None)
             self.in_flight_ids.discard(decree.petition)
+            if proposal is not None and proposal.decree != decree \
+                    and not proposal.decree.is_olive_day:
+                self.queue.appendleft(proposal.decree)
+                self.in_flight_ids.add(proposal.decree.petition)
 
     def handle_vote_no(self, m: VoteNo) -> None:
         """A priest promised a higher ballot: abandon ours, retry later unless someone leads."""
@@ -203,9 +208,9 @@ class President:
             if p.now - self.heard >= rules.retry_ticks * (p.seat + 1):
                 p.start_ballot_now()
             return
-        if p.now - self.sent < rules.resend_ticks:
-            return
         if self.phase == PREPARING:
+            if p.now - self.sent < rules.resend_ticks:
+                return
             self.sent = p.now
             missing = [s for s in p.quorum.members() if s not in self.promises]
             for seat in missing:
@@ -224,10 +229,9 @@ class President:
             self._begin(entries, seats=[seat])
         for _, prop in stale:
             prop.sent = p.now
-        if not stale and p.now - self.sent >= max(1, p.rules.president_ticks // 2):
-            self._announce([])
-        elif stale:
-            self.sent = p.now
+        if p.now - self.sent >= max(1, p.rules.president_ticks // 2):
+            self._announce([])              # a heartbeat: we still preside, and our known
+        self.fill()
 
     def drain(self) -> tuple[Decree, ...]:
         """Hand over petitions not yet proposed (on resigning)."""

@@ -147,6 +147,8 @@ class Priest:
         """Every message tells us its sender's ballot and how much law it knows."""
         if message.ballot > self.highest_seen:
             self.highest_seen = message.ballot
+        if isinstance(message, VoteNo) and message.promise > self.highest_seen:
+            self.highest_seen = message.promise
         if message.known > self.law.known and message.sender != self.seat:
             if self.ahead is None or message.known >= self.ahead[1]:
                 self.ahead = (message.sender, message.known)

@@ -28,4 +28,4 @@ class Quorum:
         return range(self.seats)
 
     def reached(self, voters: Iterable[int]) -> bool:
-        return len(set(voters)) >= self.size
+        return sum(1 for seat in set(voters) if 0 <= seat < self.seats) >= self.size

@@ -77,7 +77,14 @@ def _ballot(data: bytes) -> Ballot:
 
 
 def encode_record(record: Record) -> bytes:
-    """Record -> bytes (kind byte, then the body)."""
+    """Record -> bytes (kind byte, then the body); a value out of range is a ProtocolError."""
+    try:
+        return _encode(record)
+    except struct.error as exc:
+        raise ProtocolError(f"cannot encode {type(record).__name__}: {exc}") from None
+
+
+def _encode(record: Record) -> bytes:
     if isinstance(record, Passed):
         return b"L" + pack_entries(record.entries)
     if isinstance(record, Votes):

@@ -1,0 +1,200 @@
+"""Connecting to the messengers' Redis, and riding out its outages.
+
+Nothing here is module-level state: :func:`connect` builds a client that the
+caller passes to whatever needs it (the messenger, the god, the citizens' API).
+
+Timeouts, and how they relate
+-----------------------------
+* ``socket_connect_timeout`` (default 2 s): a Redis that does not accept a
+  connection within 2 s is treated as down; the caller backs off and retries.
+* ``socket_timeout`` (default 5 s) bounds every reply.  A blocking
+  ``XREADGROUP ... BLOCK block_ms`` legitimately keeps the socket silent for
+  ``block_ms``, so **socket_timeout must exceed the longest block plus a round
+  trip**: ``block_ms / 1000 + BLOCK_MARGIN <= socket_timeout``.  The messenger
+  refuses a ``block_ms`` that breaks this (see :data:`MAX_BLOCK_MS` for the
+  default).  A short block (≤ 2 s) also keeps the worker loop responsive to
+  ticks, heartbeats and SIGTERM.
+* ``health_check_interval`` (default 10 s): a connection idle that long is PINGed
+  before use, so a Redis restart is noticed on a cheap command.
+* redis-py's own :class:`~redis.retry.Retry` (exponential backoff, capped at
+  0.5 s, 3 retries) absorbs a blip such as a pooled connection closed by a
+  restart.  It may resend a command whose reply was lost, so an ``XADD`` can be
+  duplicated: the Parliament tolerates duplicate messages by design.  Longer
+  outages surface as :class:`redis.exceptions.ConnectionError` /
+  :class:`~redis.exceptions.TimeoutError`, which :class:`Backoff` retries with one
+  log line per outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_SOCKET_TIMEOUT = 5.0
+DEFAULT_HEALTH_CHECK_INTERVAL = 10
+#: Seconds a blocking read must leave between its BLOCK and the socket timeout.
+BLOCK_MARGIN = 1.0
+#: The longest ``block_ms`` the default socket timeout allows.
+MAX_BLOCK_MS = int((DEFAULT_SOCKET_TIMEOUT - BLOCK_MARGIN) * 1000)
+
+_SCHEMES = ("redis", "rediss", "unix")
+#: Errors that mean "Redis is unreachable right now": worth waiting for.
+TRANSIENT: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+#: ConnectionError subclasses that are misconfiguration, not outages: never retried.
+PERMANENT: tuple[type[Exception], ...] = (AuthenticationError, AuthorizationError)
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to log)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable redis url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    netloc = f"{user}:***@{host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def connect(
+    url: str,
+    *,
+    socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+    socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    health_check_interval: int = DEFAULT_HEALTH_CHECK_INTERVAL,
+    retries: int = 3,
+    client_name: str | None = None,
+) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs.
+
+    User and password come from the URL (``redis://user:secret@host:6379/0``).
+    Nothing is sent until the first command; use :func:`check` to fail fast on a
+    wrong password.  Replies are bytes (``decode_responses=False``) and RESP2 is
+    pinned, so reply shapes are the same across redis-py versions and fakeredis.
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in _SCHEMES:
+        raise ValueError(
+            f"unsupported Redis URL {redact(url)!r}: expected redis://[user:password@]host[:port][/db],"
+            " rediss://... for TLS, or unix:///path/to/redis.sock"
+        )
+    if socket_timeout <= 0 or socket_connect_timeout <= 0:
+        raise ValueError(
+            f"timeouts must be positive, got socket_timeout={socket_timeout!r}, "
+            f"socket_connect_timeout={socket_connect_timeout!r}"
+        )
+    return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        protocol=2,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+        health_check_interval=health_check_interval,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        client_name=client_name,
+    )
+
+
+def check(client: redis.Redis, url: str) -> None:
+    """PING once; a refused password becomes an error that says what to fix."""
+    try:
+        client.ping()
+    except AuthenticationError as exc:
+        raise AuthenticationError(
+            f"Redis at {redact(url)} refused the credentials ({exc}); check the user and "
+            "password in the URL (redis://user:password@host:port/db) against the "
+            "server's requirepass / ACL"
+        ) from exc
+
+
+class Backoff:
+    """Retry a Redis call through an outage: capped exponential backoff with jitter.
+
+    Logs ONE warning when an outage starts and one info line when it ends, never
+    one per attempt.  Wrong credentials (:data:`PERMANENT`) are raised at once:
+    waiting does not fix them.  ``attempts=None`` retries for ever.
+    """
+
+    def __init__(
+        self,
+        *,
+        log: logging.Logger,
+        what: str = "redis",
+        sleep: Callable[[float], None] = time.sleep,
+        base: float = 0.05,
+        max_delay: float = 2.0,
+        attempts: int | None = None,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if attempts is not None and attempts < 1:
+            raise ValueError(f"attempts must be >= 1 or None, got {attempts!r}")
+        self.log, self.what, self.sleep, self.clock, self.rng = log, what, sleep, clock, rng
+        self.base, self.max_delay, self.attempts = base, max_delay, attempts
+        self.outages = 0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures ("equal jitter")."""
+        ceiling = min(self.max_delay, self.base * 2 ** min(failures, 32))
+        return float(ceiling / 2 + self.rng() * ceiling / 2)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        failures, started = 0, 0.0
+        while True:
+            try:
+                result = fn()
+            except PERMANENT:
+                raise
+            except TRANSIENT as exc:
+                failures += 1
+                if failures == 1:
+                    started = self.clock()
+                    self.outages += 1
+                    self.log.warning(
+                        "%s is unreachable (%s: %s); retrying with backoff up to %.1f s until "
+                        "it is back", self.what, type(exc).__name__, exc, self.max_delay,
+                    )
+                if self.attempts is not None and failures >= self.attempts:
+                    self.log.error("%s still unreachable after %d attempts; giving up",
+                                   self.what, failures)
+                    raise
+                self.sleep(self.delay(failures))
+                continue
+            if failures:
+                self.log.info("%s is reachable again after %.1f s (%d failed attempts)",
+                              self.what, self.clock() - started, failures)
+            return result
+
+
+def with_backoff(
+    fn: Callable[[], T],
+    *,
+    log: logging.Logger,
+    url: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 2.0,
+    attempts: int | None = None,
+) -> T:
+    """``fn()`` retried through Redis outages (see :class:`Backoff`); ``url`` is logged redacted."""
+    what = f"redis at {redact(url)}" if url else "redis"
+    backoff = Backoff(log=log, what=what, sleep=sleep, max_delay=max_delay, attempts=attempts)
+    return backoff.call(fn)

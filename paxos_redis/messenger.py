@@ -1,0 +1,259 @@
+"""The priest's messenger: its own Redis stream (its inbox), read through a consumer group.
+
+In the paper messengers may lose, duplicate, delay or reorder messages; here the
+same holds of Redis, which may even restart empty.  Safety never depends on this
+adapter, so it is deliberately thin and forgiving:
+
+* it moves opaque field dicts; the caller decodes (and dead-letters what it cannot);
+* a lost stream or group (``NOGROUP``, e.g. after a Redis restart) is recreated,
+  logged once at WARNING, and reading goes on: no operator action;
+* every stream it writes is trimmed approximately (``MAXLEN ~``), so none grows
+  without bound (trimming an unread entry is just a lost message);
+* a batch of sends and acks is ONE pipelined round trip, sends first and acks
+  last, so a cut connection leaves entries un-acked (redelivered via
+  :meth:`Messenger.reclaim`), never acked-but-unanswered by design;
+* an unreachable Redis raises :class:`redis.exceptions.ConnectionError` /
+  ``TimeoutError``; the caller rides it out with
+  :class:`paxos_redis.connection.Backoff`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from .connection import BLOCK_MARGIN
+from .keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
+
+log = logging.getLogger(__name__)
+
+KeyT = str | bytes
+Fields = dict[bytes, bytes]
+#: ``(entry id, fields)``; fields are whatever Redis holds (the caller validates).
+Entry = tuple[bytes, Fields]
+
+# How Redis (and fakeredis) say "your stream or group is gone".
+_GONE = (
+    "NOGROUP",                              # group (or stream) missing, also when blocked on it
+    "UNBLOCKED the stream key no longer exists",  # Redis 7: stream deleted while blocked
+    "requires the key to exist",            # fakeredis: XREADGROUP on a missing stream
+)
+
+
+def _is_gone(exc: ResponseError) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _GONE)
+
+
+class Messenger:
+    """Sends to other priests' inboxes and reads, acks and reclaims its own.
+
+    ``redis`` is a redis-py ``Redis`` with ``decode_responses=False`` (or a
+    fakeredis twin); ``consumer`` names this process within the group (one
+    consumer per process, e.g. ``"seat2-host-pid"``).
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        seat: int,
+        consumer: str,
+        *,
+        maxlen: int = 100_000,
+        group: str = PRIEST_GROUP,
+    ) -> None:
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be >= 1, got {maxlen!r}")
+        if not consumer:
+            raise ValueError("consumer name must not be empty")
+        self.redis = redis
+        self.keys = keys
+        self.seat = seat
+        self.consumer = consumer
+        self.maxlen = maxlen
+        self.group = group
+        self.inbox = keys.inbox(seat)
+        self._max_block_ms = _max_block_ms(redis)
+
+    # ------------------------------------------------------------- the group
+
+    def ensure(self) -> bool:
+        """Create the group on the inbox (MKSTREAM, from id 0). True if it was created.
+
+        From id ``0`` so that messages sent to a freshly (re)created stream
+        before the group existed are still read.  Idempotent.
+        """
+        try:
+            self.redis.xgroup_create(self.inbox, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" in str(exc):
+                return False
+            raise
+        return True
+
+    def _recreate(self, op: str, exc: ResponseError) -> None:
+        log.warning(
+            "seat %s: inbox %s or its group %r is gone (%s during %s), probably a Redis "
+            "restart; recreating it and reading on (messages in flight are lost, which "
+            "the Parliament tolerates)", self.seat, self.inbox, self.group, exc, op,
+        )
+        self.ensure()
+
+    # ------------------------------------------------------------- reading
+
+    def receive(self, count: int, block_ms: int) -> list[Entry]:
+        """Up to ``count`` new entries, waiting up to ``block_ms`` (``<= 0``: don't wait)."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count!r}")
+        if self._max_block_ms is not None and block_ms > self._max_block_ms:
+            raise ValueError(
+                f"block_ms={block_ms} would outlast the client's socket timeout; use at most "
+                f"{self._max_block_ms} ms or connect with a socket_timeout above "
+                f"block_ms/1000 + {BLOCK_MARGIN} s"
+            )
+        try:
+            reply = self.redis.xreadgroup(
+                self.group, self.consumer, {self.inbox: ">"},
+                count=count, block=block_ms if block_ms > 0 else None,
+            )
+        except ResponseError as exc:
+            if not _is_gone(exc):
+                raise
+            self._recreate("XREADGROUP", exc)
+            return []
+        return _entries(reply)
+
+    def reclaim(self, min_idle_ms: int, count: int) -> list[Entry]:
+        """Claim up to ``count`` entries pending longer than ``min_idle_ms`` for this consumer.
+
+        After a crash, what a previous process of this seat read but never acked
+        is still pending in the group: XAUTOCLAIM hands it to us.  Entries that
+        were trimmed or deleted meanwhile (XAUTOCLAIM's third reply element on
+        Redis 7, or nil fields on 6.2) are dropped from the pending list.
+        """
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count!r}")
+        claimed: list[Entry] = []
+        start: KeyT = "0-0"
+        while len(claimed) < count:
+            try:
+                reply = self.redis.xautoclaim(
+                    self.inbox, self.group, self.consumer, min_idle_ms,
+                    start_id=start, count=count - len(claimed),
+                )
+            except ResponseError as exc:
+                if not _is_gone(exc):
+                    raise
+                self._recreate("XAUTOCLAIM", exc)
+                return claimed
+            start, entries = reply[0], reply[1] or []
+            deleted = list(reply[2]) if len(reply) > 2 and reply[2] else []
+            for entry_id, fields in entries:
+                if fields is None:          # Redis 6.2: a claimed entry that no longer exists
+                    deleted.append(entry_id)
+                else:
+                    claimed.append((entry_id, fields))
+            if deleted:
+                log.info("seat %s: %d pending entries were trimmed before they could be "
+                         "reclaimed: %s", self.seat, len(deleted), deleted[:5])
+                self.redis.xack(self.inbox, self.group, *deleted)
+            if start in (b"0-0", "0-0"):
+                break
+        return claimed
+
+    # ------------------------------------------------------------- writing
+
+    def flush(
+        self,
+        outgoing: Iterable[tuple[int, Mapping[Any, Any]]],
+        ack_ids: Iterable[KeyT],
+        extra: Iterable[tuple[KeyT, Mapping[Any, Any]]] = (),
+    ) -> int:
+        """Send, publish and ack a batch in ONE pipelined round trip.
+
+        ``outgoing``: ``(seat, fields)`` for other priests' inboxes; ``extra``:
+        ``(stream key, fields)`` for anything else (replies to citizens, the law
+        feed).  Every XADD trims its stream to about ``maxlen``.  Acks go last.
+        Returns how many entries the XACK acknowledged (0 if there was none).
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+        for seat, fields in outgoing:
+            pipe.xadd(self.keys.inbox(seat), fields, maxlen=self.maxlen, approximate=True)
+            queued += 1
+        for stream, fields in extra:
+            pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
+            queued += 1
+        acks = list(ack_ids)
+        if acks:
+            pipe.xack(self.inbox, self.group, *acks)
+        elif not queued:
+            return 0
+        results = pipe.execute()
+        return int(results[-1]) if acks else 0
+
+    def dead_letter(self, entry_id: KeyT, fields: Any, reason: str) -> bytes:
+        """Move an entry nobody can read to the dead-letter stream, count it, and ack it.
+
+        The original fields are kept (values Redis cannot store are ``repr``-ed),
+        plus ``reason``, ``seat`` and ``entry`` (those three win over originals
+        of the same name).  Returns the dead-letter entry's id.
+        """
+        record = _storable(fields)
+        record.update({b"reason": reason.encode(), b"seat": str(self.seat).encode(),
+                       b"entry": _as_bytes(entry_id)})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.keys.deadletter(), record, maxlen=self.maxlen, approximate=True)
+        pipe.hincrby(self.keys.stats(), STAT_DEADLETTER, 1)
+        pipe.xack(self.inbox, self.group, entry_id)
+        new_id, _, _ = pipe.execute()
+        log.warning("seat %s: dead-lettered entry %r: %s", self.seat, entry_id, reason)
+        return bytes(new_id)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _max_block_ms(redis: Any) -> int | None:
+    """The longest BLOCK the client's socket timeout allows, or None if unbounded/unknown."""
+    try:
+        timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    except AttributeError:
+        return None
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        return None
+    return max(0, int((timeout - BLOCK_MARGIN) * 1000))
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """Entries of an XREADGROUP reply on one stream, RESP2 list or RESP3 dict shape."""
+    if not reply:
+        return []
+    streams = reply.values() if isinstance(reply, Mapping) else (s[1] for s in reply)
+    out: list[Entry] = []
+    for entries in streams:
+        for item in entries or ():
+            # RESP3 (non-legacy) may nest one more list level per stream.
+            if item and isinstance(item[0], (list, tuple)):
+                out.extend((e[0], e[1] if e[1] is not None else {}) for e in item)
+            else:
+                out.append((item[0], item[1] if item[1] is not None else {}))
+    return out
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return repr(value).encode()
+
+
+def _storable(fields: Any) -> dict[bytes, bytes]:
+    """A copy of ``fields`` that XADD accepts, whatever it held."""
+    if not isinstance(fields, Mapping):
+        return {b"raw": _as_bytes(fields)}
+    return {_as_bytes(k): _as_bytes(v) for k, v in fields.items()}

@@ -1,0 +1,21 @@
+"""Shared fixtures.  Keep this small: helpers live in their own modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis_server import RedisServer, redis_server_binary
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` of our own on a free port; always stopped afterwards."""
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not on PATH: install Redis 7 to run real-server tests")
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,343 @@
+"""The messenger on Redis Streams, on fakeredis and on a real redis-server we start ourselves.
+
+Also connection.py: URLs, credentials, timeouts, and riding out an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from redis.exceptions import AuthenticationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis_server import RedisServer, redis_server_binary
+
+from paxos_redis.connection import Backoff, check, connect, redact, with_backoff
+from paxos_redis.keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
+from paxos_redis.messenger import Messenger
+
+KEYS = Keys("senate")
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
+def client(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "fakeredis":
+        fake = fakeredis.FakeRedis()
+        yield fake
+        fake.close()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        real = connect(server.url)
+        yield real
+        real.close()
+
+
+def messenger(client: Any, seat: int, consumer: str | None = None, **kw: Any) -> Messenger:
+    m = Messenger(client, KEYS, seat, consumer or f"seat{seat}", **kw)
+    m.ensure()
+    return m
+
+
+def pending(client: Any, seat: int) -> int:
+    return int(client.xpending(KEYS.inbox(seat), PRIEST_GROUP)["pending"])
+
+
+# ------------------------------------------------------------------ the group
+
+def test_ensure_creates_the_group_once(client: Any) -> None:
+    m = Messenger(client, KEYS, 1, "seat1")
+    assert m.ensure() is True
+    assert m.ensure() is False
+    groups = client.xinfo_groups(KEYS.inbox(1))
+    assert [g["name"] for g in groups] == [PRIEST_GROUP.encode()]
+
+
+# ------------------------------------------------------------------ sending and receiving
+
+def test_flush_delivers_to_other_inboxes_publishes_extra_and_acks(client: Any) -> None:
+    m0, m1, m2 = (messenger(client, s) for s in range(3))
+    m0.flush([(1, {b"code": b"1", b"to": b"one"}), (2, {b"code": b"1", b"to": b"two"})], [],
+             extra=[(KEYS.law(), {b"n": b"1"}), (KEYS.replies("c1"), {b"ok": b"1"})])
+    (id1, f1), = m1.receive(10, 0)
+    (_, f2), = m2.receive(10, 0)
+    assert (f1[b"to"], f2[b"to"]) == (b"one", b"two")
+    assert m0.receive(10, 0) == []
+    assert [f for _, f in client.xrange(KEYS.law())] == [{b"n": b"1"}]
+    assert [f for _, f in client.xrange(KEYS.replies("c1"))] == [{b"ok": b"1"}]
+    assert pending(client, 1) == 1
+    assert m1.flush([(0, {b"code": b"2"})], [id1]) == 1
+    assert pending(client, 1) == 0 and pending(client, 2) == 1
+    assert [f for _, f in m0.receive(10, 0)] == [{b"code": b"2"}]
+    assert m2.flush([], []) == 0
+
+
+def test_receive_honours_count_and_block(client: Any) -> None:
+    m0, m1 = messenger(client, 0), messenger(client, 1)
+    m0.flush([(1, {b"i": str(i).encode()}) for i in range(5)], [])
+    batches = [[f[b"i"] for _, f in m1.receive(2, 100)] for _ in range(3)]
+    assert batches == [[b"0", b"1"], [b"2", b"3"], [b"4"]]
+    started = time.monotonic()
+    assert m1.receive(2, 300) == []
+    assert time.monotonic() - started >= 0.25
+
+
+def test_a_blocked_receive_wakes_when_a_message_arrives(client: Any) -> None:
+    m1 = messenger(client, 1)
+    sender = Messenger(client, KEYS, 0, "seat0")
+    timer = threading.Timer(0.2, lambda: sender.flush([(1, {b"code": b"1"})], []))
+    timer.start()
+    started = time.monotonic()
+    try:
+        got = m1.receive(10, 3000)
+    finally:
+        timer.join()
+    assert [f for _, f in got] == [{b"code": b"1"}]
+    assert time.monotonic() - started < 2.5
+
+
+def test_content_is_returned_as_is_whatever_it_is(client: Any) -> None:
+    m1 = messenger(client, 1)
+    client.xadd(KEYS.inbox(1), {b"\xff\x00": b"\x80", b"code": b"not a number"})
+    (_, fields), = m1.receive(10, 0)
+    assert fields == {b"\xff\x00": b"\x80", b"code": b"not a number"}
+
+
+def test_trimming_keeps_every_stream_near_maxlen(client: Any) -> None:
+    maxlen = 50
+    m0 = messenger(client, 0, maxlen=maxlen)
+    for batch in range(20):
+        m0.flush([(1, {b"b": str(batch).encode()})] * 50, [],
+                 extra=[(KEYS.law(), {b"n": b"x"})] * 50)
+    # Approximate trimming removes whole radix-tree nodes (100 entries by default).
+    for key in (KEYS.inbox(1), KEYS.law()):
+        assert maxlen <= client.xlen(key) <= maxlen + 100, key
+
+
+@pytest.mark.redis
+def test_refuses_a_block_longer_than_the_socket_timeout(redis_server: RedisServer) -> None:
+    m = messenger(connect(redis_server.url, socket_timeout=1.5), 1)
+    with pytest.raises(ValueError, match="block_ms=2000 would outlast the client's socket"):
+        m.receive(1, 2000)
+    assert m.receive(1, 400) == []
+
+
+# ------------------------------------------------------------------ Redis restarting empty
+
+def test_lost_group_is_recreated_after_flushall(client: Any, caplog: Any) -> None:
+    m0, m1 = messenger(client, 0), messenger(client, 1)
+    client.flushall()
+    with caplog.at_level(logging.WARNING, logger="paxos_redis.messenger"):
+        assert m1.receive(10, 0) == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "recreating" in warnings[0].getMessage()
+    m0.flush([(1, {b"code": b"1"})], [])
+    assert [f for _, f in m1.receive(10, 0)] == [{b"code": b"1"}]
+
+
+def test_messages_sent_before_the_group_is_recreated_are_still_read(client: Any) -> None:
+    m0, m1 = messenger(client, 0), messenger(client, 1)
+    client.flushall()
+    m0.flush([(1, {b"code": b"early"})], [])          # XADD recreates the stream, no group
+    assert m1.receive(10, 0) == []                    # NOGROUP: group recreated from id 0
+    assert [f for _, f in m1.receive(10, 0)] == [{b"code": b"early"}]
+
+
+@pytest.mark.redis
+def test_lost_group_during_a_blocked_read_is_recreated(redis_server: RedisServer) -> None:
+    client = connect(redis_server.url)
+    m1 = messenger(client, 1)
+    flusher = threading.Timer(0.2, redis_server.client().flushall)
+    flusher.start()
+    try:
+        assert m1.receive(10, 2000) == []
+    finally:
+        flusher.join()
+    assert [g["name"] for g in client.xinfo_groups(KEYS.inbox(1))] == [PRIEST_GROUP.encode()]
+
+
+@pytest.mark.redis
+def test_kill_and_restart_then_reading_recovers(redis_server: RedisServer) -> None:
+    client = connect(redis_server.url)
+    m0, m1 = messenger(client, 0), messenger(client, 1)
+    redis_server.kill()
+    with pytest.raises(RedisConnectionError):
+        m1.receive(10, 0)
+    redis_server.restart()
+    assert m1.receive(10, 100) == []
+    m0.flush([(1, {b"code": b"after"})], [])
+    assert [f for _, f in m1.receive(10, 100)] == [{b"code": b"after"}]
+
+
+# ------------------------------------------------------------------ reclaim and dead letters
+
+def test_reclaim_takes_over_what_a_dead_consumer_left_pending(client: Any) -> None:
+    sender = messenger(client, 0)
+    dead = messenger(client, 1, consumer="seat1-old")
+    sender.flush([(1, {b"i": str(i).encode()}) for i in range(4)], [])
+    assert len(dead.receive(10, 0)) == 4               # read, never acked: then kill -9
+    heir = messenger(client, 1, consumer="seat1-new")
+    assert heir.reclaim(min_idle_ms=60_000, count=10) == []   # not idle long enough
+    time.sleep(0.05)
+    first = heir.reclaim(min_idle_ms=20, count=3)
+    rest = heir.reclaim(min_idle_ms=20, count=10)
+    assert [f[b"i"] for _, f in first + rest] == [b"0", b"1", b"2", b"3"]
+    summary = client.xpending(KEYS.inbox(1), PRIEST_GROUP)
+    assert [(c["name"], c["pending"]) for c in summary["consumers"]] == [(b"seat1-new", 4)]
+    heir.flush([], [entry_id for entry_id, _ in first + rest])
+    assert pending(client, 1) == 0
+
+
+def test_reclaim_drops_pending_entries_that_were_trimmed(client: Any) -> None:
+    sender = messenger(client, 0)
+    dead = messenger(client, 1, consumer="seat1-old")
+    sender.flush([(1, {b"i": b"0"}), (1, {b"i": b"1"})], [])
+    (gone, _), _ = dead.receive(10, 0)
+    client.xdel(KEYS.inbox(1), gone)
+    heir = messenger(client, 1, consumer="seat1-new")
+    assert [f for _, f in heir.reclaim(0, 10)] == [{b"i": b"1"}]
+    assert pending(client, 1) == 1
+
+
+def test_reclaim_after_the_group_vanished_recreates_it(client: Any) -> None:
+    m1 = messenger(client, 1)
+    client.flushall()
+    assert m1.reclaim(0, 10) == []
+    assert m1.ensure() is False
+
+
+def test_dead_letter_moves_counts_and_acks(client: Any) -> None:
+    m1 = messenger(client, 1)
+    client.xadd(KEYS.inbox(1), {b"code": b"9", b"reason": b"forged"})
+    (entry_id, fields), = m1.receive(1, 0)
+    m1.dead_letter(entry_id, fields, "unknown code 9")
+    (_, record), = client.xrange(KEYS.deadletter())
+    assert record == {b"code": b"9", b"reason": b"unknown code 9", b"seat": b"1",
+                      b"entry": entry_id}
+    assert client.hget(KEYS.stats(), STAT_DEADLETTER) == b"1"
+    assert pending(client, 1) == 0
+    m1.dead_letter(b"0-1", ["not", "a", "dict"], "garbage")
+    m1.dead_letter(b"0-2", {1: None, "k": 2.5}, "odd types")
+    assert client.hget(KEYS.stats(), STAT_DEADLETTER) == b"3"
+    assert client.xlen(KEYS.deadletter()) == 3
+
+
+# ------------------------------------------------------------------ connection.py
+
+def test_redact_hides_only_the_password() -> None:
+    assert redact("redis://alice:s3cret@db:6380/2") == "redis://alice:***@db:6380/2"
+    assert redact("rediss://:s3cret@[::1]:6380") == "rediss://:***@[::1]:6380"
+    assert redact("unix://:s3cret@/run/redis.sock?db=1") == "unix://:***@/run/redis.sock?db=1"
+    assert redact("redis://localhost:6379/0") == "redis://localhost:6379/0"
+
+
+def test_connect_refuses_other_schemes_without_leaking_the_password() -> None:
+    with pytest.raises(ValueError, match=r"unsupported Redis URL 'http://:\*\*\*@h'") as info:
+        connect("http://:s3cret@h")
+    assert "s3cret" not in str(info.value)
+
+
+def needs_redis_server() -> None:
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not on PATH: install Redis 7 to run real-server tests")
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of our own that wants a password."""
+    needs_redis_server()
+    server = RedisServer(tmp_path / "guarded", password="s3cret").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+def test_connect_with_password_and_timeouts(guarded: RedisServer) -> None:
+    assert guarded.url.startswith("redis://:s3cret@")
+    client = connect(guarded.url)
+    check(client, guarded.url)
+    assert client.ping() is True
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (5.0, 2.0)
+    assert redact(guarded.url) == f"redis://:***@127.0.0.1:{guarded.port}/0"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("auth", [":wrong@", ""])
+def test_wrong_or_missing_password_is_a_clear_authentication_error(
+    guarded: RedisServer, auth: str
+) -> None:
+    url = f"redis://{auth}127.0.0.1:{guarded.port}/0"
+    with pytest.raises(AuthenticationError, match="refused the credentials") as info:
+        check(connect(url), url)
+    assert "wrong" not in str(info.value) and "password in the URL" in str(info.value)
+
+
+@pytest.mark.redis
+def test_connect_over_a_unix_socket() -> None:
+    needs_redis_server()
+    with tempfile.TemporaryDirectory(prefix="pxr-", dir="/tmp") as short:  # socket paths are short
+        sock = Path(short) / "r.sock"
+        with RedisServer(short, password="pw", args=("--unixsocket", str(sock))):
+            client = connect(f"unix://:pw@{sock}?db=0")
+            assert client.ping() is True
+            client.close()
+
+
+def test_backoff_gives_up_after_attempts_with_capped_jittered_delays() -> None:
+    slept: list[float] = []
+    calls: list[int] = []
+
+    def down() -> None:
+        calls.append(1)
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    backoff = Backoff(log=logging.getLogger("t"), sleep=slept.append, max_delay=0.4, attempts=6)
+    with pytest.raises(RedisConnectionError):
+        backoff.call(down)
+    assert len(calls) == 6 and len(slept) == 5
+    assert all(0 < d <= 0.4 for d in slept) and slept[-1] >= 0.2
+
+
+def test_backoff_does_not_wait_for_a_wrong_password() -> None:
+    slept: list[float] = []
+
+    def refused() -> None:
+        raise AuthenticationError("invalid username-password pair")
+
+    with pytest.raises(AuthenticationError):
+        with_backoff(refused, log=logging.getLogger("t"), sleep=slept.append)
+    assert slept == []
+
+
+@pytest.mark.redis
+def test_backoff_logs_one_line_per_outage_and_retries_until_redis_is_back(
+    guarded: RedisServer, caplog: Any
+) -> None:
+    client = connect(guarded.url, retries=0)
+    log = logging.getLogger("paxos_redis.test_backoff")
+    backoff = Backoff(log=log, what=f"redis at {redact(guarded.url)}", max_delay=0.2)
+    for _ in range(2):                                  # two outages
+        guarded.kill()
+        reviver = threading.Timer(0.8, guarded.start)
+        reviver.start()
+        with caplog.at_level(logging.INFO, logger=log.name):
+            try:
+                assert backoff.call(client.ping) is True
+            finally:
+                reviver.join()
+    lines = [r for r in caplog.records if r.name == log.name]
+    warnings = [r.getMessage() for r in lines if r.levelno == logging.WARNING]
+    recovered = [r.getMessage() for r in lines if r.levelno == logging.INFO]
+    assert len(warnings) == 2 and len(recovered) == 2 and backoff.outages == 2
+    assert f"redis at redis://:***@127.0.0.1:{guarded.port}/0 is unreachable" in warnings[0]
+    assert all("s3cret" not in line for line in warnings + recovered)
+

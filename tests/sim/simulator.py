@@ -1,0 +1,383 @@
+"""A deterministic simulator of the Parliament: seeded faults, checked after every step.
+
+N priests run the pure core.  A seeded messenger loses, duplicates, reorders and
+delays messages; partitions come and heal; priests crash (losing any record not
+yet durable) and restart from their ledgers; rival presidents start at random;
+and every message in flight can be wiped at once (Redis restarting empty).
+
+After every step it checks:
+
+* no two different decrees passed at one decree number (across all priests, ever);
+* every passed decree was petitioned or is the olive-day decree;
+* a petition, once given a decree number, keeps it (exactly once);
+* promises never go backwards in a ledger, and no vote is below the promise;
+* persist, then send: no message left before the record it depends on was durable.
+
+After the faults stop, every petition must pass within a bound of steps (liveness).
+A failure names the seed; ``python tests/sim/simulator.py --seed N`` replays it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from paxos_redis.protocol import (
+    OLIVE_DAY, Ballot, BeginBallot, Decree, Effects, LastVote, Message, NextBallot, Passed,
+    Priest, Promise, Record, Rules, Seat, Tried, VoteNo, Voted, Votes, ZERO,
+)
+
+
+class Violation(AssertionError):
+    """A safety or liveness property failed; the message carries the seed to replay."""
+
+
+@dataclass
+class Faults:
+    """How hostile the world is (probabilities per step or per message)."""
+
+    loss: float = 0.10
+    duplicate: float = 0.05
+    max_delay: int = 6
+    crash: float = 0.02
+    restart: float = 0.15
+    partition: float = 0.01
+    heal: float = 0.08
+    rival: float = 0.01
+    wipe: float = 0.003
+    petition: float = 0.35
+
+    @classmethod
+    def none(cls) -> Faults:
+        return cls(0, 0, 1, 0, 1, 0, 1, 0, 0, 0)
+
+
+@dataclass
+class Packet:
+    due: int
+    src: int
+    dst: int
+    message: Message
+
+
+@dataclass
+class Node:
+    """One priest's process: its in-memory core (None while down) and its durable ledger."""
+
+    seat: int
+    durable: list[Record]
+    priest: Priest | None = None
+    max_promise: Ballot = ZERO
+    max_tried: Ballot = ZERO
+    voted: dict[tuple[int, Ballot], Decree] = field(default_factory=dict)
+
+
+class Simulation:
+    """One seeded run; ``run()`` raises :class:`Violation` with the seed on any failure."""
+
+    def __init__(self, seed: int, *, priests: int = 5, steps: int = 500,
+                 liveness_bound: int = 400, faults: Faults | None = None,
+                 priest_class: type[Priest] = Priest, rules: Rules | None = None,
+                 check_durability: bool = True) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.steps = steps
+        self.liveness_bound = liveness_bound
+        self.faults = faults or Faults()
+        self.priest_class = priest_class
+        self.rules = rules or Rules(window=8, batch=4, resend_ticks=2, inquiry_ticks=2,
+                                    retry_ticks=3, president_ticks=6)
+        self.check_durability = check_durability
+        self.nodes = [Node(i, [Seat("sim", i, priests)]) for i in range(priests)]
+        for node in self.nodes:
+            node.priest = priest_class.restore(node.durable, self.rules)
+        self.net: list[Packet] = []
+        self.now = 0
+        self.side: dict[int, int] = {}           # seat -> partition side; empty when healed
+        self.chosen: dict[int, Decree] = {}      # the one decree passed at each number
+        self.petitioned: dict[str, Decree] = {}
+        self.given: dict[str, int] = {}          # petition id -> decree number it was given
+        self.outstanding: dict[str, int] = {}    # petition id -> step it was last sent
+        self.last_progress = 0
+        self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
+                       "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0}
+
+    # ------------------------------------------------------------ the world
+
+    def fail(self, what: str) -> None:
+        raise Violation(f"seed {self.seed} step {self.now}: {what}\n"
+                        f"  replay: python tests/sim/simulator.py --seed {self.seed}"
+                        f" --steps {self.steps} --priests {len(self.nodes)}")
+
+    def act(self, node: Node, action: Callable[[Priest], Effects], *, may_crash: bool) -> None:
+        """Step one priest, then persist, then send: the runtime's order, with crash points."""
+        assert node.priest is not None
+        effects = action(node.priest)
+        roll = self.rng.random() if may_crash else 1.0
+        if roll < self.faults.crash / 2:          # died before the fsync: nothing happened
+            self.crash(node)
+            return
+        self.persist(node, effects.records)
+        self.check_learned(node, effects)        # passed once durable, even if we die now
+        if roll < self.faults.crash:              # died after the fsync, before sending
+            self.crash(node)
+            return
+        for dst, message in effects.messages:
+            if self.check_durability:
+                self.check_sent(node, message)
+            self.send(node.seat, dst, message)
+        for enacted in effects.passed:
+            if not enacted.decree.is_olive_day:
+                pid = enacted.decree.petition
+                if self.given.setdefault(pid, enacted.first) != enacted.first:
+                    self.fail(f"petition {pid} given number {self.given[pid]}, "
+                              f"then {enacted.first} at priest {node.seat}")
+                self.outstanding.pop(pid, None)
+            self.last_progress = self.now
+
+    def crash(self, node: Node) -> None:
+        node.priest = None
+        self.counts["crashes"] += 1
+
+    def restart(self, node: Node) -> None:
+        node.priest = self.priest_class.restore(node.durable, self.rules)
+
+    def send(self, src: int, dst: int, message: Message) -> None:
+        f = self.faults
+        if self.rng.random() < f.loss:
+            self.counts["lost"] += 1
+            return
+        copies = 2 if self.rng.random() < f.duplicate else 1
+        self.counts["duplicated"] += copies - 1
+        for _ in range(copies):
+            self.net.append(Packet(self.now + self.rng.randint(0, f.max_delay), src, dst, message))
+
+    def deliver_some(self, limit: int) -> None:
+        for _ in range(limit):
+            due = [i for i, p in enumerate(self.net) if p.due <= self.now]
+            if not due:
+                return
+            packet = self.net.pop(self.rng.choice(due))   # any due packet: reordering
+            node = self.nodes[packet.dst]
+            if node.priest is None or self.cut(packet.src, packet.dst):
+                continue
+            self.counts["delivered"] += 1
+            self.act(node, lambda p: p.receive(packet.message), may_crash=True)
+
+    def cut(self, a: int, b: int) -> bool:
+        return bool(self.side) and self.side[a] != self.side[b]
+
+    def live(self) -> list[Node]:
+        return [n for n in self.nodes if n.priest is not None]
+
+    # ------------------------------------------------------------ checks
+
+    def persist(self, node: Node, records: list[Record]) -> None:
+        """Make records durable, checking promises never go backwards in the ledger."""
+        for record in records:
+            if isinstance(record, Promise):
+                if record.ballot < node.max_promise:
+                    self.fail(f"priest {node.seat} promised {record.ballot} "
+                              f"after {node.max_promise}")
+                node.max_promise = record.ballot
+            elif isinstance(record, Votes):
+                if record.ballot < node.max_promise:
+                    self.fail(f"priest {node.seat} voted at {record.ballot} "
+                              f"below its promise {node.max_promise}")
+                node.max_promise = record.ballot
+                for n, decree in record.entries:
+                    node.voted[(n, record.ballot)] = decree
+            elif isinstance(record, Tried):
+                node.max_tried = max(node.max_tried, record.ballot)
+            node.durable.append(record)
+
+    def check_sent(self, node: Node, m: Message) -> None:
+        """Persist, then send: the record a message depends on must already be durable."""
+        if isinstance(m, LastVote) and node.max_promise < m.ballot:
+            self.fail(f"priest {node.seat} sent last vote {m.ballot} with durable promise "
+                      f"{node.max_promise}")
+        elif isinstance(m, VoteNo) and node.max_promise < m.promise:
+            self.fail(f"priest {node.seat} cited promise {m.promise}, durable {node.max_promise}")
+        elif isinstance(m, Voted):
+            for n in m.numbers:
+                if (n, m.ballot) not in node.voted:
+                    self.fail(f"priest {node.seat} sent voted({m.ballot}, {n}) before the vote "
+                              "was durable")
+        elif isinstance(m, (NextBallot, BeginBallot)) and node.max_tried < m.ballot:
+            self.fail(f"priest {node.seat} led ballot {m.ballot}, durable last_tried "
+                      f"{node.max_tried}")
+
+    def check_learned(self, node: Node, effects: Effects) -> None:
+        for record in effects.records:
+            if not isinstance(record, Passed):
+                continue
+            for n, decree in record.entries:
+                if not decree.is_olive_day and self.petitioned.get(decree.petition) != decree:
+                    self.fail(f"priest {node.seat} passed {decree!r} at {n}, never petitioned")
+                first = self.chosen.setdefault(n, decree)
+                if first != decree:
+                    self.fail(f"two decrees passed at {n}: {first!r} and {decree!r} "
+                              f"(priest {node.seat})")
+
+    # ------------------------------------------------------------ citizens and gods
+
+    def petition(self, pid: str | None = None) -> None:
+        live = self.live()
+        if not live:
+            return
+        if pid is None:
+            pid = f"c{len(self.petitioned)}"
+            body = self.rng.randbytes(self.rng.randint(0, 12))
+            self.petitioned[pid] = Decree(pid, body)
+        self.outstanding[pid] = self.now
+        node = self.rng.choice(live)
+        self.act(node, lambda p: p.petition([self.petitioned[pid]]), may_crash=True)
+
+    def retry_petitions(self, every: int) -> None:
+        for pid, sent in list(self.outstanding.items()):
+            if self.now - sent >= every:
+                self.petition(pid)
+
+    def elect(self, node: Node, *, rival: bool) -> None:
+        self.counts["rivals" if rival else "elections"] += 1
+        self.act(node, lambda p: p.start_ballot(), may_crash=not rival)
+
+    def god(self, patience: int) -> None:
+        """Start a ballot at a live priest when no president is acting and work waits."""
+        if not self.outstanding or self.now - self.last_progress < patience:
+            return
+        live = self.live()
+        if live and not any(n.priest is not None and n.priest.is_president for n in live):
+            self.elect(self.rng.choice(live), rival=False)
+            self.last_progress = self.now
+
+    # ------------------------------------------------------------ the run
+
+    def fault_step(self) -> None:
+        f, rng = self.faults, self.rng
+        if rng.random() < f.petition:
+            self.petition()
+        if rng.random() < f.rival and self.live():
+            self.elect(rng.choice(self.live()), rival=True)
+        if rng.random() < f.partition and not self.side:
+            self.side = {n.seat: rng.randint(0, 1) for n in self.nodes}
+            self.counts["partitions"] += 1
+        elif self.side and rng.random() < f.heal:
+            self.side = {}
+        if rng.random() < f.wipe:
+            self.net.clear()
+            self.counts["wipes"] += 1
+        for node in self.nodes:
+            if node.priest is None and rng.random() < f.restart:
+                self.restart(node)
+        for node in self.live():
+            if rng.random() < 0.5:
+                self.act(node, lambda p: p.tick(), may_crash=True)
+        self.retry_petitions(every=12)
+        self.god(patience=10)
+        self.deliver_some(rng.randint(1, 10))
+
+    def heal_step(self) -> None:
+        for node in self.nodes:
+            if node.priest is None:
+                self.restart(node)
+        for node in self.nodes:
+            self.act(node, lambda p: p.tick(), may_crash=False)
+        self.retry_petitions(every=8)
+        self.god(patience=6)
+        self.deliver_some(len(self.net))
+
+    def settled(self) -> bool:
+        if self.outstanding:
+            return False
+        top = max(self.given.values(), default=-1)
+        return all(n.priest is not None and n.priest.law.known > top for n in self.nodes)
+
+    def run(self) -> Simulation:
+        for _ in range(self.steps):
+            self.now += 1
+            self.fault_step()
+        self.faults, self.side = Faults.none(), {}
+        for _ in range(self.liveness_bound):
+            if self.settled():
+                return self
+            self.now += 1
+            self.heal_step()
+        if not self.settled():
+            waiting = sorted(self.outstanding)[:5]
+            laws = [n.priest.law.known if n.priest else None for n in self.nodes]
+            self.fail(f"liveness: not settled {self.liveness_bound} steps after faults healed; "
+                      f"petitions waiting {waiting}, laws known {laws}")
+        return self
+
+
+def run_seeds(seeds: range, *, steps: int = 500, priests: int = 5) -> dict[str, int]:
+    """Run many seeds; raise the first :class:`Violation`; return the totals."""
+    totals = {"seeds": 0, "steps": 0, "decrees": 0, "petitions": 0}
+    for seed in seeds:
+        sim = Simulation(seed, priests=priests, steps=steps).run()
+        totals["seeds"] += 1
+        totals["steps"] += sim.now
+        totals["decrees"] += len(sim.chosen)
+        totals["petitions"] += len(sim.given)
+        for key, value in sim.counts.items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def _chunk(args: tuple[int, int, int, int]) -> dict[str, int]:
+    start, stop, steps, priests = args
+    return run_seeds(range(start, stop), steps=steps, priests=priests)
+
+
+def run_parallel(start: int, stop: int, *, steps: int = 500, priests: int = 5,
+                 jobs: int = 1) -> dict[str, int]:
+    """``run_seeds`` over ``jobs`` processes (seeds split into chunks); totals summed."""
+    size = 250
+    chunks = [(a, min(a + size, stop), steps, priests) for a in range(start, stop, size)]
+    if jobs <= 1:
+        results = [_chunk(c) for c in chunks]
+    else:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            results = pool.map(_chunk, chunks)
+    totals: dict[str, int] = {}
+    for result in results:
+        for key, value in result.items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run seeded simulations of the Parliament.")
+    parser.add_argument("--seed", type=int, help="replay one seed")
+    parser.add_argument("--seeds", default="0:2000", help="a range START:STOP of seeds")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--priests", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="processes to spread seeds over")
+    args = parser.parse_args(argv)
+    if args.seed is not None:
+        start, stop = args.seed, args.seed + 1
+    else:
+        start, stop = (int(x) for x in args.seeds.split(":"))
+    began = time.perf_counter()
+    try:
+        totals = run_parallel(start, stop, steps=args.steps, priests=args.priests, jobs=args.jobs)
+    except Violation as exc:
+        print(exc)
+        return 1
+    elapsed = time.perf_counter() - began
+    print(f"seeds {start}:{stop} x {args.steps} steps, {args.priests} priests: "
+          f"0 violations, liveness met in every seed")
+    print(f"simulated steps {totals['steps']} in {elapsed:.1f} s "
+          f"({totals['steps'] / elapsed:.0f} steps/s over {args.jobs} process(es))")
+    print("totals " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

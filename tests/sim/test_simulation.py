@@ -1,0 +1,93 @@
+"""The simulator runs the core through seeded faults and checks the Parliament's properties.
+
+Default run: 2,000 seeds x 500 steps with every fault on.  ``-m soak`` runs 100,000.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faulty import ForgetfulPriest, HeedlessPriest, ShortQuorumPriest
+from simulator import Faults, Simulation, Violation, run_parallel
+
+HERE = Path(__file__).parent
+JOBS = min(2, os.cpu_count() or 1)
+
+
+def report(totals: dict[str, int]) -> None:
+    print("simulation totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+
+
+def test_two_thousand_seeds_five_hundred_steps_all_faults() -> None:
+    totals = run_parallel(0, 2000, steps=500, priests=5, jobs=JOBS)
+    report(totals)
+    assert totals["seeds"] == 2000
+    assert totals["steps"] >= 2000 * 500
+    # every kind of fault really happened, and work got done through them
+    for fault in ("lost", "duplicated", "crashes", "wipes", "partitions", "rivals"):
+        assert totals[fault] > 0, fault
+    assert totals["decrees"] > 2000 * 50
+
+
+@pytest.mark.parametrize("priests", [1, 2, 3, 4])
+def test_other_parliament_sizes(priests: int) -> None:
+    totals = run_parallel(10_000, 10_100, steps=300, priests=priests, jobs=1)
+    assert totals["seeds"] == 100 and totals["petitions"] > 0
+
+
+def test_no_faults_every_petition_passes_quickly() -> None:
+    sim = Simulation(1, steps=200, faults=Faults(loss=0, duplicate=0, crash=0, partition=0,
+                                                  rival=0, wipe=0)).run()
+    assert sim.counts["crashes"] == 0 and not sim.outstanding
+    assert len(sim.given) > 50
+    laws = {tuple(sorted(n.priest.law.decrees.items())) for n in sim.nodes if n.priest}
+    assert len(laws) == 1
+
+
+@pytest.mark.soak
+def test_soak_one_hundred_thousand_seeds() -> None:
+    totals = run_parallel(0, 100_000, steps=500, priests=5, jobs=JOBS)
+    report(totals)
+    assert totals["seeds"] == 100_000
+
+
+# ---------------------------------------------------------------- the checks can fail
+
+def first_violation(priest_class: type, seeds: int = 2000, **kwargs: object) -> str:
+    for seed in range(seeds):
+        try:
+            Simulation(seed, priest_class=priest_class, **kwargs).run()  # type: ignore[arg-type]
+        except Violation as exc:
+            return str(exc)
+    return ""
+
+
+def test_catches_a_priest_that_forgets_to_persist_its_promise() -> None:
+    found = first_violation(ForgetfulPriest)
+    assert "sent last vote" in found and "durable promise" in found, found
+
+
+def test_catches_a_president_that_ignores_b3() -> None:
+    found = first_violation(HeedlessPriest, liveness_bound=10**6)
+    assert "two decrees passed" in found, found
+
+
+def test_catches_quorums_one_short() -> None:
+    found = first_violation(ShortQuorumPriest)
+    assert "two decrees passed" in found, found
+
+
+def test_violation_prints_a_command_that_replays_it() -> None:
+    found = first_violation(ShortQuorumPriest)
+    seed = int(found.split()[1])
+    assert f"replay: python tests/sim/simulator.py --seed {seed}" in found
+    replay = subprocess.run([sys.executable, str(HERE / "simulator.py"), "--seed", str(seed)],
+                            capture_output=True, text=True, timeout=120)
+    # the correct core passes the seed that the broken one failed
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "0 violations" in replay.stdout

@@ -1,0 +1,123 @@
+"""The law: passed decrees applied in decree-number order, each petition once."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paxos_redis.protocol import OLIVE_DAY, Decree, Enacted, Law
+
+A, B, C, D = (Decree(p, p.encode()) for p in "abcd")
+
+
+def test_a_new_law_knows_nothing() -> None:
+    law = Law()
+    assert law.known == 0
+    assert law.highest() == -1
+    assert law.get(0) is None
+    assert not law.is_passed(0)
+    assert law.passed_from(0, 10) == ()
+
+
+def test_decrees_apply_in_order_when_contiguous() -> None:
+    law = Law()
+    new, enacted = law.learn([(0, A), (1, B)])
+    assert new == [(0, A), (1, B)]
+    assert enacted == [Enacted(0, A, 0), Enacted(1, B, 1)]
+    assert law.known == 2
+
+
+def test_a_gap_holds_back_later_decrees_until_filled() -> None:
+    law = Law()
+    new, enacted = law.learn([(2, C), (1, B)])
+    assert new == [(2, C), (1, B)]
+    assert enacted == []
+    assert law.known == 0
+    assert law.is_passed(2) and law.highest() == 2
+    new, enacted = law.learn([(0, A)])
+    assert new == [(0, A)]
+    assert [e.n for e in enacted] == [0, 1, 2]
+    assert [e.decree for e in enacted] == [A, B, C]
+    assert law.known == 3
+
+
+def test_out_of_order_batch_is_applied_in_decree_number_order() -> None:
+    law = Law()
+    _, enacted = law.learn([(3, D), (1, B), (0, A), (2, C)])
+    assert [e.n for e in enacted] == [0, 1, 2, 3]
+
+
+def test_relearning_is_a_no_op_and_the_first_decree_at_a_number_stays() -> None:
+    law = Law()
+    law.learn([(0, A), (2, C)])
+    new, enacted = law.learn([(0, B), (2, D), (0, A)])
+    assert new == [] and enacted == []
+    assert law.get(0) == A and law.get(2) == C
+    new, _ = law.learn([(1, B), (1, D)])            # same number twice in one batch: first wins
+    assert new == [(1, B)]
+    assert law.get(1) == B
+
+
+def test_duplicate_petition_is_applied_once_pointing_at_its_first_number() -> None:
+    law = Law()
+    retry = Decree("a", b"a")                       # same petition id, passed again after failover
+    _, enacted = law.learn([(0, A), (1, B), (2, retry)])
+    assert enacted[0] == Enacted(0, A, 0) and not enacted[0].is_duplicate
+    assert enacted[2] == Enacted(2, retry, 0)
+    assert enacted[2].is_duplicate
+    assert law.first_of["a"] == 0
+
+
+def test_duplicate_learned_before_its_original_still_points_at_the_lower_number() -> None:
+    law = Law()
+    law.learn([(5, A)])
+    _, enacted = law.learn([(n, Decree(f"x{n}", b"")) for n in range(1, 5)] + [(0, A)])
+    firsts = {e.n: e.first for e in enacted}
+    assert firsts[0] == 0 and firsts[5] == 0
+    assert [e.n for e in enacted if e.is_duplicate] == [5]
+
+
+def test_olive_days_are_never_duplicates() -> None:
+    law = Law()
+    _, enacted = law.learn([(0, OLIVE_DAY), (1, OLIVE_DAY), (2, A)])
+    assert [e.first for e in enacted] == [0, 1, 2]
+    assert not any(e.is_duplicate for e in enacted)
+    assert "" not in law.first_of
+
+
+def test_passed_from_is_a_contiguous_transcript_with_a_limit() -> None:
+    law = Law()
+    law.learn([(0, A), (1, B), (2, C), (4, D)])
+    assert law.passed_from(0, 10) == ((0, A), (1, B), (2, C))
+    assert law.passed_from(1, 1) == ((1, B),)
+    assert law.passed_from(3, 10) == ()             # a hole: nothing from there
+    assert law.passed_from(4, 10) == ((4, D),)
+    assert law.passed_from(0, 0) == ()
+
+
+def test_highest_is_the_top_decree_number_even_across_gaps() -> None:
+    law = Law()
+    law.learn([(7, A)])
+    assert law.highest() == 7 and law.known == 0
+    law.learn([(3, B)])
+    assert law.highest() == 7
+
+
+def test_numbers_below_known_are_ignored() -> None:
+    law = Law()
+    law.learn([(0, A), (1, B)])
+    new, enacted = law.learn([(0, C)])
+    assert new == [] and enacted == [] and law.get(0) == A
+
+
+@given(st.permutations(list(range(12))), st.integers(1, 5))
+def test_property_any_delivery_order_applies_each_number_once_in_order(
+        order: list[int], chunk: int) -> None:
+    law, applied = Law(), []
+    decrees = {n: Decree(f"p{n % 4}", bytes([n])) for n in range(12)}
+    for i in range(0, len(order), chunk):
+        _, enacted = law.learn([(n, decrees[n]) for n in order[i: i + chunk]])
+        applied.extend(enacted)
+    assert [e.n for e in applied] == list(range(12))
+    assert law.known == 12
+    assert [e.first for e in applied] == [n % 4 for n in range(12)]

@@ -1,0 +1,373 @@
+"""The ledger adapter: indelible ink, torn tails, one owner, and its in-memory twin."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from paxos_redis.ledger import (
+    MAGIC,
+    CorruptLedger,
+    FileLedger,
+    LedgerError,
+    LedgerFailed,
+    LedgerLocked,
+    LedgerMissing,
+    MemoryLedger,
+    dump,
+    frame,
+    law_lines,
+)
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.decree import OLIVE_DAY, Decree
+from paxos_redis.protocol.errors import ProtocolError
+from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
+
+SEAT = Seat("senate", 2, 5)
+HELLO = Decree("abc", b"hello")
+BINARY = Decree("bin", b"\x00\xff\x10")
+EVERY_KIND = [
+    Promise(Ballot(3, 1)),
+    Tried(Ballot(4, 2)),
+    Votes(Ballot(3, 1), ((7, HELLO), (8, BINARY), (9, OLIVE_DAY))),
+    Passed(((7, HELLO), (8, BINARY))),
+    Passed(()),
+]
+
+
+def make(path: Path, records: list) -> FileLedger:
+    ledger = FileLedger.open(path, create=SEAT)
+    ledger.write(records)
+    return ledger
+
+
+def frame_starts(records: list) -> list[int]:
+    """Byte offset of each frame (the Seat first) in a ledger holding ``records``."""
+    starts, pos = [], len(MAGIC)
+    for record in [SEAT, *records]:
+        starts.append(pos)
+        pos += len(frame(record))
+    return starts
+
+
+# ---------------------------------------------------------------- round trip, group commit
+
+def test_every_record_kind_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "priest-2.ledger"
+    make(path, EVERY_KIND).close()
+    with FileLedger.open(path) as again:
+        assert again.records == [SEAT, *EVERY_KIND]
+        assert again.torn_tail is None
+        assert again.size == path.stat().st_size == frame_starts(EVERY_KIND)[-1] + len(
+            frame(EVERY_KIND[-1]))
+    assert path.read_bytes().startswith(MAGIC)
+
+
+def test_group_commit_makes_a_batch_durable_with_one_fsync(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    batch = [Passed(((n, Decree(f"id{n}", b"x" * n)),)) for n in range(50)]
+    with FileLedger.open(path, create=SEAT) as ledger:
+        before = ledger.fsync_count
+        ledger.append(batch[:20])
+        ledger.append(batch[20:])
+        assert ledger.fsync_count == before
+        ledger.sync()
+        assert ledger.fsync_count == before + 1
+        ledger.sync()  # nothing pending: no fsync
+        assert ledger.fsync_count == before + 1
+    with FileLedger.open(path) as again:
+        assert again.records == [SEAT, *batch]
+
+
+def test_appended_but_never_synced_records_are_not_in_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    with FileLedger.open(path, create=SEAT) as ledger:
+        ledger.write([Promise(Ballot(1, 1))])
+        ledger.append([Promise(Ballot(2, 1))])
+    with FileLedger.open(path) as again:
+        assert again.records == [SEAT, Promise(Ballot(1, 1))]
+
+
+def test_a_batch_with_an_unencodable_record_adds_nothing(tmp_path: Path) -> None:
+    with make(tmp_path / "p.ledger", []) as ledger:
+        with pytest.raises(ProtocolError, match="cannot encode"):
+            ledger.append([Promise(Ballot(1, 1)), Votes(Ballot(2, 1), ((2**64, Decree("a", b"")),))])
+        assert ledger.pending == []
+        ledger.write([Promise(Ballot(2, 1))])
+    with FileLedger.open(tmp_path / "p.ledger") as again:
+        assert again.records == [SEAT, Promise(Ballot(2, 1))]
+
+
+def test_missing_ledger_is_refused_without_create(tmp_path: Path) -> None:
+    with pytest.raises(LedgerMissing, match="no ledger at .*nope.ledger.*create=Seat"):
+        FileLedger.open(tmp_path / "nope.ledger")
+    assert not (tmp_path / "nope.ledger").exists()
+
+
+def test_existing_ledger_of_another_seat_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    make(path, []).close()
+    with pytest.raises(LedgerError, match="belongs to .*priest=2"):
+        FileLedger.open(path, create=Seat("senate", 3, 5))
+    with FileLedger.open(path, create=SEAT) as same:  # the same seat reopens fine
+        assert same.records == [SEAT]
+
+
+# ---------------------------------------------------------------- torn tails
+
+def _cut_header(data: bytes, last: int) -> bytes:
+    return data[: last + 3]
+
+
+def _cut_payload(data: bytes, last: int) -> bytes:
+    return data[:-2]
+
+
+def _flip_last_byte(data: bytes, last: int) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 0x01])
+
+
+def _zeros_after(data: bytes, last: int) -> bytes:
+    return data[:last] + b"\0" * (len(data) - last + 100)
+
+
+@pytest.mark.parametrize("tear", [_cut_header, _cut_payload, _flip_last_byte, _zeros_after])
+def test_torn_tail_is_dropped_reported_and_truncated(tmp_path: Path, tear, caplog) -> None:
+    path = tmp_path / "p.ledger"
+    records = [Promise(Ballot(1, 1)), Votes(Ballot(1, 1), ((1, HELLO),))]
+    make(path, records).close()
+    last = frame_starts(records)[-1]
+    torn = tear(path.read_bytes(), last)
+    path.write_bytes(torn)
+
+    with caplog.at_level(logging.WARNING, logger="paxos_redis.ledger"):
+        ledger = FileLedger.open(path)
+    assert ledger.records == [SEAT, records[0]]
+    assert ledger.torn_tail is not None
+    assert (ledger.torn_tail.offset, ledger.torn_tail.dropped) == (last, len(torn) - last)
+    assert path.stat().st_size == last == ledger.size
+    assert "torn tail" in caplog.text and str(path) in caplog.text
+
+    ledger.write([Passed(((1, HELLO),))])
+    ledger.close()
+    with FileLedger.open(path) as again:
+        assert again.records == [SEAT, records[0], Passed(((1, HELLO),))]
+        assert again.torn_tail is None
+
+
+def test_a_torn_seat_is_corruption_not_a_tail(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    make(path, []).close()
+    data = path.read_bytes()[:-1]
+    path.write_bytes(data)
+    with pytest.raises(CorruptLedger, match=f"at byte {len(MAGIC)}"):
+        FileLedger.open(path)
+    assert path.read_bytes() == data
+
+
+# ---------------------------------------------------------------- corruption is refused
+
+def test_corrupt_frame_in_the_middle_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    records = [Promise(Ballot(1, 1)), Promise(Ballot(2, 1)), Promise(Ballot(3, 1))]
+    make(path, records).close()
+    middle = frame_starts(records)[2]
+    data = bytearray(path.read_bytes())
+    data[middle + 12] ^= 0xFF  # inside the second Promise's payload
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptLedger) as info:
+        FileLedger.open(path)
+    assert info.value.offset == middle
+    message = str(info.value)
+    assert str(path) in message and f"byte {middle}" in message and "untouched" in message
+    assert path.read_bytes() == bytes(data)
+
+
+def test_corrupt_length_that_runs_past_the_end_is_not_mistaken_for_a_tail(
+        tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    records = [Promise(Ballot(1, 1)), Promise(Ballot(2, 1)), Promise(Ballot(3, 1))]
+    make(path, records).close()
+    middle = frame_starts(records)[1]
+    data = bytearray(path.read_bytes())
+    data[middle] = 0x7F  # the length field now claims ~2 GB
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptLedger, match="good frame follows") as info:
+        FileLedger.open(path)
+    assert info.value.offset == middle
+    assert path.read_bytes() == bytes(data)
+
+
+@pytest.mark.parametrize("content", [b"", b"PAXOS-LEDGER 2\n", b"some,csv\n1,2\n"])
+def test_a_file_with_another_header_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "p.ledger"
+    path.write_bytes(content)
+    with pytest.raises(CorruptLedger, match="not a paxos-redis ledger") as info:
+        FileLedger.open(path)
+    assert info.value.offset == 0
+    assert path.read_bytes() == content
+
+
+# ---------------------------------------------------------------- one owner
+
+def _open_in_child(path: Path) -> subprocess.CompletedProcess[str]:
+    code = textwrap.dedent(f"""
+        from paxos_redis.ledger import FileLedger, LedgerLocked
+        try:
+            FileLedger.open({str(path)!r}).close()
+        except LedgerLocked as exc:
+            print("LOCKED", exc)
+        else:
+            print("OPENED")
+    """)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+
+
+def test_a_second_open_in_this_process_is_locked_out(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    with make(path, []):
+        with pytest.raises(LedgerLocked) as info:
+            FileLedger.open(path)
+        assert str(path) in str(info.value) and f"pid {os.getpid()}" in str(info.value)
+    with FileLedger.open(path) as next_owner:  # closing released the lock
+        assert next_owner.records == [SEAT]
+
+
+def test_another_process_is_locked_out_until_the_owner_closes(tmp_path: Path) -> None:
+    path = tmp_path / "p.ledger"
+    owner = make(path, [Promise(Ballot(1, 1))])
+    result = _open_in_child(path)
+    assert result.stdout.startswith("LOCKED"), result
+    assert str(path) in result.stdout and f"pid {os.getpid()}" in result.stdout
+    owner.close()
+    assert _open_in_child(path).stdout.strip() == "OPENED"
+
+
+# ---------------------------------------------------------------- the ink that does not dry
+
+@pytest.mark.parametrize("stage,code", [("fsync", errno.EIO), ("write", errno.ENOSPC)])
+def test_failed_sync_surfaces_then_the_ledger_refuses_to_write(
+        tmp_path: Path, stage: str, code: int) -> None:
+    def faults(at: str) -> None:
+        if at == stage:
+            raise OSError(code, os.strerror(code))
+
+    path = tmp_path / "p.ledger"
+    ledger = make(path, [Promise(Ballot(1, 1))])
+    ledger.faults = faults
+    ledger.append([Promise(Ballot(2, 1))])
+    with pytest.raises(OSError) as info:
+        ledger.sync()
+    assert info.value.errno == code
+    assert ledger.fsync_count == 1  # only the first, good batch
+    for attempt in (lambda: ledger.write([Promise(Ballot(3, 1))]),
+                    lambda: ledger.append([Promise(Ballot(3, 1))]), ledger.sync):
+        with pytest.raises(LedgerFailed, match="must stop"):
+            attempt()
+    ledger.close()
+    with FileLedger.open(path) as again:
+        assert Promise(Ballot(3, 1)) not in again.records
+        assert again.records[:2] == [SEAT, Promise(Ballot(1, 1))]
+
+
+def test_a_closed_ledger_refuses_writes(tmp_path: Path) -> None:
+    ledger = make(tmp_path / "p.ledger", [])
+    ledger.close()
+    with pytest.raises(LedgerError, match="closed"):
+        ledger.write([Promise(Ballot(1, 1))])
+
+
+# ---------------------------------------------------------------- the in-memory twin
+
+def test_memory_ledger_crash_keeps_only_what_was_synced() -> None:
+    ledger = MemoryLedger(SEAT)
+    ledger.write([Promise(Ballot(1, 1))])
+    ledger.append([Votes(Ballot(1, 1), ((1, HELLO),))])
+    assert ledger.fsync_count == 1
+    assert ledger.durable == [SEAT, Promise(Ballot(1, 1))]
+    assert ledger.pending == [Votes(Ballot(1, 1), ((1, HELLO),))]
+
+    reborn = ledger.crash()
+    assert reborn.records == reborn.durable == [SEAT, Promise(Ballot(1, 1))]
+    assert reborn.pending == [] and reborn.fsync_count == 0
+    with pytest.raises(LedgerError, match="closed"):
+        ledger.write([Promise(Ballot(2, 1))])  # the crashed process is gone
+    reborn.write([Promise(Ballot(2, 1))])
+    assert reborn.durable[-1] == Promise(Ballot(2, 1))
+
+
+def test_memory_ledger_size_matches_the_file(tmp_path: Path) -> None:
+    memory = MemoryLedger(SEAT)
+    memory.write(EVERY_KIND)
+    with make(tmp_path / "p.ledger", EVERY_KIND) as file:
+        assert memory.size == file.size
+
+
+def test_memory_ledger_fails_like_the_file() -> None:
+    def full(stage: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    ledger = MemoryLedger(SEAT, faults=full)
+    with pytest.raises(OSError):
+        ledger.write([Promise(Ballot(1, 1))])
+    with pytest.raises(LedgerFailed):
+        ledger.write([Promise(Ballot(2, 1))])
+    assert ledger.crash().records == [SEAT]
+
+
+def test_memory_ledger_needs_a_seat() -> None:
+    with pytest.raises(LedgerMissing):
+        MemoryLedger()
+    with pytest.raises(CorruptLedger):
+        MemoryLedger(records=[Promise(Ballot(1, 1))])
+
+
+# ---------------------------------------------------------------- reading it aloud
+
+def test_dump_reads_every_record_aloud() -> None:
+    text = dump([SEAT, *EVERY_KIND])
+    assert text.splitlines() == [
+        "seat parliament=senate priest=2 seats=5",
+        "promise 3.1",
+        "tried 4.2",
+        "vote 3.1 n=7 id=abc decree=hello",
+        "vote 3.1 n=8 id=bin decree=hex:00ff10",
+        "vote 3.1 n=9 olive-day",
+        "passed n=7 id=abc decree=hello",
+        "passed n=8 id=bin decree=hex:00ff10",
+        "passed (no decrees)",
+    ]
+    assert dump([Passed(((1, Decree("a b", b"hex:1")),))]) == (
+        "passed n=1 id=hex:612062 decree=hex:6865783a31\n")
+
+
+def test_law_lines_hold_each_decree_once_in_order() -> None:
+    retried = Decree("abc", b"hello")
+    records = [
+        SEAT,
+        Passed(((9, Decree("z", b"last")), (2, OLIVE_DAY))),
+        Votes(Ballot(1, 1), ((4, Decree("v", b"only voted")),)),
+        Passed(((5, retried), (1, HELLO), (3, BINARY))),
+        Passed(((1, HELLO),)),  # learned twice
+    ]
+    assert law_lines(records) == [
+        "1,id=abc decree=hello",
+        "3,id=bin decree=hex:00ff10",
+        "9,id=z decree=last",
+    ]
+
+
+def test_law_lines_refuse_two_decrees_at_one_number() -> None:
+    with pytest.raises(LedgerError, match="decree 1 passed twice"):
+        law_lines([Passed(((1, HELLO),)), Passed(((1, BINARY),))])

@@ -1,0 +1,614 @@
+"""The president, driven by hand over a few priests: B3, olive days, pipelining, batching,
+deposition and retry, resends, and retried petitions.
+
+``Chamber`` is a tiny hand-cranked messenger: it keeps every priest's records and enacted
+decrees, queues the messages each step asks to send, and delivers them in order, dropping
+the ones a test says are lost.  After every step it checks the one property that matters:
+no two different decrees at one decree number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from paxos_redis.protocol import (
+    OLIVE_DAY,
+    Ballot,
+    BeginBallot,
+    Decree,
+    Effects,
+    Enacted,
+    FailedBallot,
+    LastVote,
+    Message,
+    NextBallot,
+    Priest,
+    Record,
+    Rules,
+    Seat,
+    SuccessfulBallot,
+    Transcript,
+    Tried,
+    Voted,
+    VoteNo,
+)
+from paxos_redis.protocol.president import ACTIVE, DEPOSED, PREPARING
+
+Drop = Callable[[int, int, Message], bool]
+
+
+def d(name: str) -> Decree:
+    return Decree(name, name.encode())
+
+
+A, B, C, X, Y, Z = (d(n) for n in ("a", "b", "c", "x", "y", "z"))
+
+
+class Chamber:
+    def __init__(self, seats: int, rules: Rules | None = None) -> None:
+        self.priests = [Priest(Seat("senate", i, seats), rules) for i in range(seats)]
+        self.ledgers: dict[int, list[Record]] = {i: [Seat("senate", i, seats)] for i in range(seats)}
+        self.enacted: dict[int, list[Enacted]] = {i: [] for i in range(seats)}
+        self.queue: list[tuple[int, int, Message]] = []
+        self.sent: list[tuple[int, int, Message]] = []
+        self.down: set[int] = set()
+        self.after_step: Callable[[], None] | None = None
+
+    # -- driving
+    def absorb(self, seat: int, eff: Effects) -> Effects:
+        self.ledgers[seat].extend(eff.records)
+        self.enacted[seat].extend(eff.passed)
+        for dst, m in eff.messages:
+            assert dst != seat, "messages to oneself never leave the process"
+            self.queue.append((seat, dst, m))
+            self.sent.append((seat, dst, m))
+        self.check()
+        if self.after_step:
+            self.after_step()
+        return eff
+
+    def start(self, seat: int) -> Effects:
+        return self.absorb(seat, self.priests[seat].start_ballot())
+
+    def petition(self, seat: int, *decrees: Decree) -> Effects:
+        return self.absorb(seat, self.priests[seat].petition(decrees))
+
+    def tick(self, *seats: int, times: int = 1) -> None:
+        for _ in range(times):
+            for seat in seats or range(len(self.priests)):
+                if seat not in self.down:
+                    self.absorb(seat, self.priests[seat].tick())
+
+    def deliver(self, drop: Drop | None = None, limit: int = 100_000) -> None:
+        while self.queue:
+            limit -= 1
+            assert limit > 0, "messages never stop"
+            src, dst, m = self.queue.pop(0)
+            if src in self.down or dst in self.down or (drop is not None and drop(src, dst, m)):
+                continue
+            self.absorb(dst, self.priests[dst].receive(m))
+
+    def lose_all(self) -> None:
+        self.queue.clear()
+
+    # -- looking
+    def check(self) -> None:
+        chosen: dict[int, Decree] = {}
+        for p in self.priests:
+            for n, decree in p.law.decrees.items():
+                assert chosen.setdefault(n, decree) == decree, f"two decrees passed at {n}"
+
+    def law(self, seat: int) -> list[Decree]:
+        p = self.priests[seat]
+        return [p.law.decrees[n] for n in range(p.law.known)]
+
+    def begins(self, src: int | None = None, dst: int | None = None) -> list[BeginBallot]:
+        return [m for s, t, m in self.sent if isinstance(m, BeginBallot)
+                and (src is None or s == src) and (dst is None or t == dst)]
+
+    def elect(self, seat: int) -> None:
+        self.start(seat)
+        self.deliver()
+        assert self.priests[seat].is_president
+
+
+def kind(*types: type) -> Drop:
+    return lambda src, dst, m: isinstance(m, types)
+
+
+def to(*seats: int, types: tuple[type, ...] = (object,)) -> Drop:
+    return lambda src, dst, m: dst in seats and isinstance(m, types)
+
+
+# ---------------------------------------------------------------- taking office
+
+
+def test_a_majority_of_last_votes_makes_a_president() -> None:
+    ch = Chamber(3)
+    ch.start(0)
+    president = ch.priests[0].president
+    assert president is not None and president.phase == PREPARING
+    ch.deliver(drop=to(2))
+    assert president.phase == ACTIVE and ch.priests[0].is_president
+    assert set(president.promises) == {0, 1}
+
+
+def test_a_minority_of_last_votes_does_not() -> None:
+    ch = Chamber(5)
+    ch.start(0)
+    ch.deliver(drop=to(2, 3, 4))
+    assert ch.priests[0].president.phase == PREPARING
+    assert not ch.priests[0].is_president
+
+
+def test_petitions_pass_and_are_enacted_in_order_everywhere() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A, B)
+    ch.petition(0, C)
+    ch.deliver()
+    for seat in range(3):
+        assert ch.law(seat) == [A, B, C]
+        assert [e.decree for e in ch.enacted[seat]] == [A, B, C]
+
+
+def test_petitions_sent_to_a_follower_reach_the_president() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(2, A)
+    ch.deliver()
+    assert ch.law(1) == [A]
+
+
+# ---------------------------------------------------------------- B3
+
+
+def test_b3_new_president_reproposes_a_minority_vote_not_its_own_decree() -> None:
+    ch = Chamber(5)
+    ch.elect(0)
+    ch.petition(0, X)                                   # voted by priests 0 and 1 only: 2 of 5
+    ch.deliver(drop=to(2, 3, 4, types=(BeginBallot,)))
+    assert not any(p.law.is_passed(0) for p in ch.priests)
+    assert ch.priests[1].votes[0][1] == X
+    ch.down.add(0)                                      # the old president dies
+    ch.start(2)
+    ch.petition(2, Y)                                   # its own decree, queued while preparing
+    ch.deliver(drop=to(4))
+    assert 1 in ch.priests[2].president.promises
+    first = ch.begins(src=2)[0]
+    assert first.ballot == ch.priests[2].last_tried
+    assert first.entries[0] == (0, X)
+    for seat in (1, 2, 3):
+        assert ch.law(seat) == [X, Y]
+
+
+def test_b3_the_highest_ballot_vote_reported_wins() -> None:
+    ch = Chamber(5)
+    ch.elect(0)
+    ch.petition(0, X)                                   # X voted at b0 by priests 0, 1
+    ch.deliver(drop=to(2, 3, 4, types=(BeginBallot,)))
+    ch.down.add(0)
+    ch.start(2)                                         # quorum {2, 3, 4}: knows nothing of X
+    ch.deliver(drop=to(1))
+    ch.petition(2, Y)                                   # Y voted at b2 by priests 2, 3 only
+    ch.deliver(drop=lambda s, t, m: t in (1, 4) or isinstance(m, SuccessfulBallot))
+    b2 = ch.priests[2].last_tried
+    assert ch.priests[3].votes[0] == (b2, Y) and ch.priests[1].votes[0][1] == X
+    assert not any(p.law.is_passed(0) for p in ch.priests)
+    ch.down.add(2)
+    ch.start(4)                                         # quorum {1, 3, 4}: reports X@b0, Y@b2
+    ch.deliver()
+    assert set(ch.priests[4].president.promises) == {1, 3, 4}
+    assert ch.begins(src=4)[0].entries[0] == (0, Y)
+    for seat in (1, 3, 4):
+        assert ch.law(seat)[0] == Y
+
+
+def test_b3_a_majority_vote_never_announced_is_kept() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, X)                                   # 0 and 1 vote: passed, nobody told
+    ch.deliver(drop=lambda s, t, m: isinstance(m, Voted) or t == 2)
+    ch.down.add(0)
+    ch.start(2)
+    ch.petition(2, Y)
+    ch.deliver()
+    assert ch.law(1) == ch.law(2) == [X, Y]
+
+
+# ---------------------------------------------------------------- olive days
+
+
+def test_olive_day_fills_the_gaps_below_a_reported_vote() -> None:
+    ch = Chamber(5)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.petition(0, B)
+    ch.lose_all()                                       # nobody else ever hears of A and B
+    ch.petition(0, C)                                   # C at 2, voted by 0 and 1
+    ch.deliver(drop=to(2, 3, 4, types=(BeginBallot,)))
+    ch.down.add(0)
+    ch.start(2)
+    ch.deliver()
+    assert ch.begins(src=2)[0].entries == ((0, OLIVE_DAY), (1, OLIVE_DAY), (2, C))
+    for seat in (1, 2, 3, 4):
+        assert ch.law(seat) == [OLIVE_DAY, OLIVE_DAY, C]
+        assert [e.decree.is_olive_day for e in ch.enacted[seat]] == [True, True, False]
+
+
+def test_no_olive_day_when_nothing_was_voted() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.lose_all()
+    ch.down.add(0)
+    ch.start(1)
+    ch.petition(1, B)
+    ch.deliver()
+    assert ch.law(1) == ch.law(2) == [B]
+
+
+def test_new_president_continues_after_what_it_knows_passed() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A, B)
+    ch.deliver()
+    ch.down.add(0)
+    ch.start(1)
+    nb = next(m for s, t, m in ch.sent if s == 1 and isinstance(m, NextBallot))
+    assert nb.from_n == 2
+    ch.petition(1, C)
+    ch.deliver()
+    assert ch.law(2) == [A, B, C]
+
+
+# ---------------------------------------------------------------- pipelining and batching
+
+
+def test_pipelining_window_is_respected() -> None:
+    ch = Chamber(3, Rules(window=2))
+    ch.elect(0)
+    president = ch.priests[0].president
+    highest_in_flight = []
+
+    def in_flight() -> None:
+        numbers = {n for m in ch.begins(src=0) for n, _ in m.entries}
+        passed = {n for n in numbers if ch.priests[0].law.is_passed(n)}
+        highest_in_flight.append(len(numbers - passed))
+        assert len(president.proposals) <= 2
+
+    ch.after_step = in_flight
+    decrees = [d(f"p{i}") for i in range(7)]
+    ch.petition(0, *decrees)
+    assert sorted(president.proposals) == [0, 1]
+    assert {n for m in ch.begins(src=0) for n, _ in m.entries} == {0, 1}
+    ch.deliver()
+    assert max(highest_in_flight) == 2
+    assert ch.law(1) == decrees
+
+
+def test_window_refills_as_decrees_pass() -> None:
+    ch = Chamber(3, Rules(window=3))
+    ch.elect(0)
+    ch.petition(0, *(d(f"p{i}") for i in range(5)))
+    ch.deliver(drop=kind(BeginBallot))
+    assert len(ch.priests[0].president.proposals) == 3
+    assert len(ch.priests[0].president.queue) == 2
+    ch.tick(0, times=2)                                 # resend, then everything flows
+    ch.deliver()
+    assert len(ch.law(2)) == 5
+
+
+def test_batching_limits_entries_per_message() -> None:
+    ch = Chamber(3, Rules(batch=3))
+    ch.elect(0)
+    decrees = [d(f"p{i}") for i in range(7)]
+    ch.petition(0, *decrees)
+    assert [len(m.entries) for m in ch.begins(src=0, dst=1)] == [3, 3, 1]
+    assert [n for m in ch.begins(src=0, dst=1) for n, _ in m.entries] == list(range(7))
+    ch.deliver()
+    assert ch.law(2) == decrees
+    for _, _, m in ch.sent:
+        if isinstance(m, (BeginBallot, SuccessfulBallot, Transcript)):
+            assert len(m.entries) <= 3
+        if isinstance(m, Voted):
+            assert len(m.numbers) <= 3
+        if isinstance(m, LastVote):
+            assert len(m.passed) <= 3
+
+
+def test_many_decrees_in_one_message_by_default() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, *(d(f"p{i}") for i in range(50)))
+    assert [len(m.entries) for m in ch.begins(src=0, dst=1)] == [50]
+
+
+# ---------------------------------------------------------------- deposition and retry
+
+
+def depose(seat: int, rules: Rules) -> Chamber:
+    """A president whose ballot is refused by a priest that promised a rival's higher one.
+
+    The rival (the third seat) tried ballot ``5.rival``; only ``other`` heard of it, so the
+    president itself has never seen that ballot.
+    """
+    ch = Chamber(3, rules)
+    other, rival = (seat + 1) % 3, (seat + 2) % 3
+    ch.priests[other].receive(NextBallot(rival, rival_ballot(seat), 0, 0))
+    ch.start(seat)
+    ch.deliver(drop=lambda s, t, m: t not in (seat, other))
+    return ch
+
+
+def rival_ballot(seat: int) -> Ballot:
+    return Ballot(5, (seat + 2) % 3)
+
+
+def test_vote_no_with_a_higher_promise_deposes_and_sends_failed_ballot() -> None:
+    ch = depose(0, Rules())
+    president, ballot = ch.priests[0].president, ch.priests[0].last_tried
+    assert president is not None and president.phase == DEPOSED
+    assert not ch.priests[0].is_president
+    failed = [(t, m) for s, t, m in ch.sent if isinstance(m, FailedBallot)]
+    assert sorted(t for t, _ in failed) == [1, 2]
+    assert {m for _, m in failed} == {FailedBallot(0, ballot, 0)}
+
+
+def test_vote_no_with_a_lower_promise_is_ignored() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    president = ch.priests[0].president
+    ch.priests[0].receive(VoteNo(1, president.ballot, 0, Ballot(0, 0)))
+    assert president.phase == ACTIVE
+
+
+@pytest.mark.parametrize("seat", [0, 1, 2])
+def test_deposed_president_retries_after_retry_ticks_times_seat_plus_one(seat: int) -> None:
+    ch = depose(seat, Rules(retry_ticks=3, president_ticks=100))
+    old = ch.priests[seat].last_tried
+    wait = 3 * (seat + 1)
+    for _ in range(wait - 1):
+        ch.tick(seat)
+    assert not [r for r in ch.ledgers[seat] if isinstance(r, Tried) and r.ballot > old]
+    ch.tick(seat)
+    retried = [r.ballot for r in ch.ledgers[seat] if isinstance(r, Tried) and r.ballot > old]
+    assert len(retried) == 1
+    new = retried[0]
+    assert new.priest == seat and new > old
+    assert ch.priests[seat].president.ballot == new
+    assert sorted(t for s, t, m in ch.sent if isinstance(m, NextBallot) and m.ballot == new) == \
+        sorted({0, 1, 2} - {seat})
+
+
+def test_deposed_president_retries_above_the_promise_it_was_refused_with() -> None:
+    ch = depose(0, Rules(retry_ticks=1))
+    ch.tick(0)
+    assert ch.priests[0].last_tried > rival_ballot(0)
+
+
+def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
+    ch = depose(0, Rules(retry_ticks=3, president_ticks=100))
+    old = ch.priests[0].last_tried
+    ch.start(1)                                         # priest 1 starts above what it promised
+    ch.deliver()
+    assert ch.priests[1].is_president
+    assert ch.priests[0].president is None and ch.priests[0].hint == 1
+    ch.tick(0, times=20)
+    assert ch.priests[0].last_tried == old
+
+
+def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
+    ch = depose(0, Rules(retry_ticks=1))
+    ch.petition(0, A)
+    while not ch.priests[0].is_president:
+        ch.tick(0)
+        ch.deliver()
+    ch.deliver()
+    assert ch.law(1) == [A]
+
+
+# ---------------------------------------------------------------- resend
+
+
+def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only() -> None:
+    ch = Chamber(5, Rules(resend_ticks=2))
+    ch.start(0)
+    ch.deliver(drop=to(2, 3, 4))
+    before = len(ch.sent)
+    ch.tick(0)
+    assert ch.sent[before:] == []
+    ch.tick(0)
+    resent = ch.sent[before:]
+    assert sorted(t for _, t, m in resent if isinstance(m, NextBallot)) == [2, 3, 4]
+    ch.deliver()
+    assert ch.priests[0].is_president
+
+
+def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> None:
+    ch = Chamber(5, Rules(resend_ticks=2))
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.deliver(drop=to(2, 3, 4))
+    assert not ch.priests[0].law.is_passed(0)
+    before = len(ch.sent)
+    ch.tick(0)
+    assert not [m for _, _, m in ch.sent[before:] if isinstance(m, BeginBallot)]
+    ch.tick(0)
+    resent = [(t, m) for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot)]
+    assert sorted(t for t, _ in resent) == [2, 3, 4]
+    assert all(m.entries == ((0, A),) for _, m in resent)
+    ch.deliver()
+    assert ch.law(4) == [A]
+
+
+def test_idle_president_sends_heartbeats() -> None:
+    ch = Chamber(3, Rules(resend_ticks=1, president_ticks=4))
+    ch.elect(0)
+    before = len(ch.sent)
+    ch.tick(0, times=2)
+    beats = [(t, m) for _, t, m in ch.sent[before:] if isinstance(m, SuccessfulBallot)]
+    assert sorted(t for t, _ in beats) == [1, 2] and all(m.entries == () for _, m in beats)
+
+
+def test_lost_begin_ballot_is_resent_while_other_decrees_keep_passing() -> None:
+    ch = Chamber(3, Rules(resend_ticks=2, window=1000))
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.lose_all()
+    for i in range(8):
+        ch.tick()
+        ch.petition(0, d(f"busy{i}"))
+        ch.deliver()
+    assert ch.priests[1].law.highest() == 8             # the busy decrees all passed ...
+    assert len([m for m in ch.begins(src=0, dst=1) if (0, A) in m.entries]) > 1
+    assert ch.law(1)[:1] == [A]                         # ... and the hole at 0 was filled
+
+
+def test_votes_are_counted_once_per_priest() -> None:
+    ch = Chamber(5)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.lose_all()
+    ballot = ch.priests[0].last_tried
+    for _ in range(3):                                  # a duplicated Voted from priest 1
+        ch.absorb(0, ch.priests[0].receive(Voted(1, ballot, 0, (0,))))
+    assert not ch.priests[0].law.is_passed(0)
+    ch.absorb(0, ch.priests[0].receive(Voted(2, ballot, 0, (0,))))
+    assert ch.priests[0].law.get(0) == A
+
+
+def test_votes_for_another_ballot_do_not_count() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.lose_all()
+    ch.absorb(0, ch.priests[0].receive(Voted(1, Ballot(0, 1), 0, (0,))))
+    assert not ch.priests[0].law.is_passed(0)
+
+
+def test_a_vote_from_a_seat_outside_the_parliament_does_not_count() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.lose_all()
+    ballot = ch.priests[0].last_tried
+    ch.absorb(0, ch.priests[0].receive(Voted(7, ballot, 0, (0,))))
+    assert not ch.priests[0].law.is_passed(0)
+
+
+# ---------------------------------------------------------------- retried petitions
+
+
+def test_a_retried_petition_in_flight_is_not_proposed_twice() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.petition(0, A)
+    ch.petition(0, Decree("a", b"retry"))                # same id, resent body
+    ch.petition(1, A)                                   # forwarded to the president
+    ch.deliver(drop=kind(Voted))
+    proposed = [n for m in ch.begins(src=0, dst=2) for n, dec in m.entries if dec.petition == "a"]
+    assert proposed == [0]
+    assert list(ch.priests[0].president.proposals) == [0]
+    ch.tick(times=2)
+    ch.deliver()
+    assert ch.law(2) == [A]
+
+
+def test_a_retried_petition_waiting_in_the_queue_is_not_queued_twice() -> None:
+    ch = Chamber(3, Rules(window=1))
+    ch.elect(0)
+    ch.petition(0, A, B)
+    ch.petition(0, B, B)
+    assert list(ch.priests[0].president.queue) == [B]
+    ch.deliver()
+    assert ch.law(1) == [A, B]
+
+
+def test_a_petition_retried_after_it_passed_is_passed_again_but_applied_once() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, A)
+    ch.deliver()
+    ch.petition(0, A)
+    ch.deliver()
+    assert ch.law(1) == [A, A]
+    assert [e.is_duplicate for e in ch.enacted[1]] == [False, True]
+
+
+def displaced() -> Chamber:
+    """President 0 proposed X at 0; a rival it never heard from passed Y there instead."""
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, X)                                   # X at 0, nobody else hears it
+    ch.lose_all()
+    ch.start(2)                                         # a rival 0 never hears from
+    ch.deliver(drop=to(0))
+    ch.petition(2, Y)                                   # Y passes at 0 among {1, 2}
+    ch.deliver(drop=to(0))
+    assert ch.law(1) == [Y]
+    ch.absorb(0, ch.priests[0].receive(Transcript(1, 1, ((0, Y),))))
+    ch.lose_all()
+    assert ch.priests[0].law.get(0) == Y
+    assert ch.priests[0].is_president                   # has not heard it was outranked
+    return ch
+
+
+def test_a_proposal_displaced_by_another_presidents_decree_goes_again_on_retry() -> None:
+    ch = displaced()
+    ch.petition(0, X)                                   # the citizen retries X
+    proposed = [(n, dec) for m in ch.begins(src=0, dst=1) for n, dec in m.entries if n > 0]
+    assert proposed == [(1, X)]                         # once, at the next free number
+    for _ in range(20):                                 # 0 is outranked, retries, carries X
+        ch.deliver()
+        ch.tick()
+    ch.deliver()
+    assert ch.law(1) == ch.law(2) == [Y, X]
+
+
+def test_a_proposal_displaced_by_another_presidents_decree_goes_again_unprompted() -> None:
+    ch = displaced()
+    ch.tick(0, times=5)
+    proposed = [(n, dec) for m in ch.begins(src=0, dst=1) for n, dec in m.entries if n > 0]
+    assert (1, X) in proposed
+
+
+# ---------------------------------------------------------------- whole-chamber runs
+
+
+@pytest.mark.parametrize("seats", [3, 5])
+def test_rival_presidents_never_pass_two_decrees_at_one_number(seats: int) -> None:
+    """Interleave two presidents with losses; Chamber.check asserts safety every step."""
+    ch = Chamber(seats, Rules(resend_ticks=1, retry_ticks=1))
+    for rnd in range(6):
+        for seat in (0, 1):
+            ch.start(seat)
+            ch.petition(seat, d(f"r{rnd}s{seat}"))
+            ch.deliver(drop=lambda s, t, m, rnd=rnd: (s + t + rnd) % 3 == 0)
+            ch.tick()
+    ch.deliver()
+    for _ in range(20):
+        ch.tick()
+        ch.deliver()
+    known = [p.law.known for p in ch.priests]
+    assert max(known) > 0
+    laws = [ch.law(i) for i in range(seats)]
+    shortest = min(len(law) for law in laws)
+    assert all(law[:shortest] == laws[0][:shortest] for law in laws)
+
+
+def test_restart_from_ledgers_keeps_promises_and_votes() -> None:
+    ch = Chamber(3)
+    ch.elect(0)
+    ch.petition(0, X)
+    ch.deliver(drop=lambda s, t, m: t == 2 or isinstance(m, Voted))   # 0 and 1 voted X
+    for seat in range(3):                               # everyone crashes and restarts
+        ch.priests[seat] = Priest.restore(ch.ledgers[seat])
+    ch.lose_all()
+    ch.start(2)
+    ch.petition(2, Y)
+    ch.deliver(drop=to(0))
+    assert ch.law(1) == ch.law(2) == [X, Y]
