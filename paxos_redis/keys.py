@@ -107,6 +107,10 @@ class Keys:
     def seat_claim(self, seat: int) -> str:
         return f"{self.prefix}seat:{_seat(seat)}:claim"
 
+    def election(self) -> str:
+        """A short-lived lock: one god at a time asks a priest to start a ballot."""
+        return f"{self.prefix}election"
+
 
 def _seat(seat: int) -> int:
     if isinstance(seat, bool) or not isinstance(seat, int) or seat < 0:

@@ -127,7 +127,46 @@ class Messenger:
             return []
         return _entries(reply)
 
-    def reclaim(self, min_idle_ms: int, count: int) -> list[Entry]:
+    def ensure_stream(self, stream: str) -> None:
+        """Create this messenger's group on another stream (e.g. petitions), idempotent."""
+        try:
+            self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def receive_with(self, others: list[str], count: int, block_ms: int) -> dict[str, list[Entry]]:
+        """Like :meth:`receive`, reading ``others`` streams in the same blocking call.
+
+        Returns entries per stream name (the inbox included).  A lost stream or
+        group on any of them is recreated, as in :meth:`receive`.
+        """
+        if not others:
+            return {self.inbox: self.receive(count, block_ms)}
+        streams = {self.inbox: ">", **{name: ">" for name in others}}
+        try:
+            reply = self.redis.xreadgroup(self.group, self.consumer, streams, count=count,
+                                          block=block_ms if block_ms > 0 else None)
+        except ResponseError as exc:
+            if not _is_gone(exc):
+                raise
+            self._recreate("XREADGROUP", exc)
+            for name in others:
+                self.ensure_stream(name)
+            return {}
+        out: dict[str, list[Entry]] = {}
+        for name, entries in (reply.items() if isinstance(reply, dict) else reply or []):
+            key = name.decode() if isinstance(name, bytes) else str(name)
+            out[key] = _entries([[name, entries]])
+        return out
+
+    def ack(self, stream: str, ids: Iterable[KeyT]) -> None:
+        """Acknowledge entries of another stream read through this messenger's group."""
+        ids = list(ids)
+        if ids:
+            self.redis.xack(stream, self.group, *ids)
+
+    def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
         """Claim up to ``count`` entries pending longer than ``min_idle_ms`` for this consumer.
 
         After a crash, what a previous process of this seat read but never acked
@@ -137,12 +176,13 @@ class Messenger:
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
+        target = stream or self.inbox
         claimed: list[Entry] = []
         start: KeyT = "0-0"
         while len(claimed) < count:
             try:
                 reply = self.redis.xautoclaim(
-                    self.inbox, self.group, self.consumer, min_idle_ms,
+                    target, self.group, self.consumer, min_idle_ms,
                     start_id=start, count=count - len(claimed),
                 )
             except ResponseError as exc:
@@ -160,7 +200,7 @@ class Messenger:
             if deleted:
                 log.info("seat %s: %d pending entries were trimmed before they could be "
                          "reclaimed: %s", self.seat, len(deleted), deleted[:5])
-                self.redis.xack(self.inbox, self.group, *deleted)
+                self.redis.xack(target, self.group, *deleted)
             if start in (b"0-0", "0-0"):
                 break
         return claimed

@@ -1,0 +1,154 @@
+"""The citizens' traffic on Redis: petitions, replies, law queries and god's word.
+
+None of this is a Synod message; each kind has its own ``role`` so it can never
+be mistaken for one.  Field layouts:
+
+petitions stream   ``pid``, ``body``, ``reply`` (the citizen's id)
+replies stream     ``pid``, ``n`` (the decree number it passed at) or ``pid``, ``error``
+                   ``req``, ``seat``, ``known``, ``decree`` (packed entries: a law answer)
+a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``, ``from``, ``to``
+                   ``role=god code=1``: "start a ballot"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol.codec import pack_entries, unpack_entries
+from .protocol.decree import Decree
+from .protocol.errors import MalformedMessage, ProtocolError
+from .protocol.messages import Entry
+
+#: petition ids starting with this mark are the Parliament's own no-ops (sync barriers);
+#: ``law()`` skips them like olive-day decrees
+INTERNAL = "!"
+ROLE_CITIZEN = b"citizen"
+ROLE_GOD = b"god"
+
+
+def _get(fields: Mapping[Any, Any], name: str) -> bytes:
+    value = fields.get(name.encode(), fields.get(name))
+    if value is None:
+        raise MalformedMessage(name, "missing")
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _text(fields: Mapping[Any, Any], name: str) -> str:
+    try:
+        return _get(fields, name).decode()
+    except UnicodeDecodeError:
+        raise MalformedMessage(name, "not UTF-8") from None
+
+
+def _number(fields: Mapping[Any, Any], name: str) -> int:
+    raw = _get(fields, name)
+    if not raw.isdigit() or len(raw) > 20:
+        raise MalformedMessage(name, f"expected a decimal number, got {raw[:40]!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class PetitionEntry:
+    """A citizen's petition: the decree and where to send the decree number."""
+
+    decree: Decree
+    reply: str
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {b"pid": self.decree.petition.encode(), b"body": self.decree.body,
+                b"reply": self.reply.encode()}
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> PetitionEntry:
+        pid = _text(fields, "pid")
+        if not pid:
+            raise MalformedMessage("pid", "empty petition id")
+        try:
+            return cls(Decree(pid, _get(fields, "body")), _text(fields, "reply"))
+        except ProtocolError as exc:
+            raise MalformedMessage("pid", str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to a petition: passed at ``n``, or refused with ``error``."""
+
+    pid: str
+    n: int | None = None
+    error: str | None = None
+
+    def fields(self) -> dict[bytes, bytes]:
+        out = {b"pid": self.pid.encode()}
+        if self.n is not None:
+            out[b"n"] = str(self.n).encode()
+        if self.error is not None:
+            out[b"error"] = self.error.encode()
+        return out
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> Reply:
+        pid = _text(fields, "pid")
+        if b"n" in fields or "n" in fields:
+            return cls(pid, n=_number(fields, "n"))
+        return cls(pid, error=_text(fields, "error"))
+
+
+@dataclass(frozen=True, slots=True)
+class LawQuery:
+    """A citizen asks one priest for passed decrees ``start <= n < stop``."""
+
+    req: str
+    reply: str
+    start: int
+    stop: int
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {b"role": ROLE_CITIZEN, b"code": b"1", b"req": self.req.encode(),
+                b"reply": self.reply.encode(), b"from": str(self.start).encode(),
+                b"to": str(self.stop).encode()}
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> LawQuery:
+        return cls(_text(fields, "req"), _text(fields, "reply"), _number(fields, "from"),
+                   _number(fields, "to"))
+
+
+@dataclass(frozen=True, slots=True)
+class LawAnswer:
+    """A priest's answer covering decree numbers ``start <= n < upto`` of the query.
+
+    ``entries`` holds the decrees of the law in that span: olive-day decrees, the
+    Parliament's own no-ops and later copies of a retried petition are left out, so
+    each petition appears once, at the number its citizen was given.  ``known`` is
+    the priest's whole known prefix (``upto`` may stop short of it: answers are chunked).
+    """
+
+    req: str
+    seat: int
+    known: int
+    upto: int
+    entries: tuple[Entry, ...]
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {b"req": self.req.encode(), b"seat": str(self.seat).encode(),
+                b"known": str(self.known).encode(), b"upto": str(self.upto).encode(),
+                b"decree": pack_entries(self.entries)}
+
+    @classmethod
+    def parse(cls, fields: Mapping[Any, Any]) -> LawAnswer:
+        try:
+            entries = unpack_entries(_get(fields, "decree"))
+        except ProtocolError as exc:
+            raise MalformedMessage("decree", str(exc)) from None
+        return cls(_text(fields, "req"), _number(fields, "seat"), _number(fields, "known"),
+                   _number(fields, "upto"), entries)
+
+
+START_BALLOT = {b"role": ROLE_GOD, b"code": b"1"}
+
+
+def role_of(fields: Mapping[Any, Any]) -> bytes:
+    value = fields.get(b"role", fields.get("role", b""))
+    return value.encode() if isinstance(value, str) else bytes(value)

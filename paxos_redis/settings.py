@@ -1,0 +1,98 @@
+"""One frozen settings object, from command-line flags and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .keys import Keys
+from .protocol.rules import Rules
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message names the option and the value."""
+
+
+def _int(name: str, value: Any, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a priest, god or citizen process needs to know, validated once."""
+
+    redis_url: str = DEFAULT_URL
+    parliament: str = "default"
+    ledger_dir: Path = Path("ledgers")
+    seat: int | None = None
+    priests: int | None = None
+    secret: str | None = None
+    #: the worker's clock: one core tick every tick_ms
+    tick_ms: int = 20
+    heartbeat_ms: int = 100
+    heartbeat_ttl_ms: int = 1000
+    #: entries read per XREADGROUP
+    read_count: int = 1024
+    #: stream length kept (approximate MAXLEN)
+    maxlen: int = 100_000
+    max_decree_bytes: int = 1 << 20
+    rules: Rules = field(default_factory=lambda: Rules(
+        window=1024, batch=256, resend_ticks=5, inquiry_ticks=3, retry_ticks=5,
+        president_ticks=25))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ledger_dir", Path(self.ledger_dir))
+        try:
+            Keys(self.parliament)
+        except ValueError as exc:
+            raise SettingsError(f"--parliament: {exc}") from None
+        if self.seat is not None:
+            _int("--seat", self.seat)
+        if self.priests is not None:
+            _int("--priests", self.priests, 1)
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"--redis must be a redis://, rediss:// or unix:// URL, "
+                                f"got {self.redis_url.split('@')[-1]!r}")
+        for name in ("tick_ms", "heartbeat_ms", "heartbeat_ttl_ms", "read_count", "maxlen",
+                     "max_decree_bytes"):
+            _int(name, getattr(self, name), 1)
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.parliament)
+
+    def ledger_path(self, seat: int) -> Path:
+        return self.ledger_dir / f"{self.parliament}-seat-{seat}.ledger"
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:
+        """Flags win over the environment (REDIS_URL, PAXOS_*), which wins over defaults."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for name, var in (("redis_url", "REDIS_URL"), ("parliament", "PAXOS_PARLIAMENT"),
+                          ("ledger_dir", "PAXOS_LEDGER_DIR"), ("seat", "PAXOS_SEAT"),
+                          ("priests", "PAXOS_PRIESTS"), ("secret", "PAXOS_SECRET"),
+                          ("tick_ms", "PAXOS_TICK_MS")):
+            if env.get(var):
+                values[name] = env[var]
+        values.update({k: v for k, v in flags.items() if v is not None})
+        for name in ("seat", "priests", "tick_ms"):
+            if name in values:
+                values[name] = _int(f"--{name.replace('_', '-')}", values[name],
+                                    1 if name != "seat" else 0)
+        if "ledger_dir" in values:
+            values["ledger_dir"] = Path(values["ledger_dir"])
+        return cls(**values)

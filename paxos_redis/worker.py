@@ -1,0 +1,250 @@
+"""The priest's loop: read a batch, step the core, persist, send, ack, heartbeat.
+
+One process per priest.  Each batch's ledger records are made durable with one
+fsync (group commit) before any message that depends on them leaves; entries
+are acknowledged only after that.  SIGTERM finishes the batch and exits 0;
+kill -9 loses nothing that was acknowledged, because nothing is acknowledged
+before it is in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .citizens import INTERNAL, ROLE_CITIZEN, ROLE_GOD, LawAnswer, LawQuery, PetitionEntry, \
+    Reply, role_of
+from .connection import redact
+from .ledger import FileLedger
+from .messenger import Messenger
+from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
+from .settings import Settings
+from .wire import Refused, Wire
+
+log = logging.getLogger("paxos_redis.worker")
+
+REPLY_TTL_S = 300
+LAW_CHUNK = 1000
+RECLAIM_EVERY_S = 1.0
+RECLAIM_IDLE_MS = 2000
+
+
+class Worker:
+    """Runs one priest: its core, its file ledger and its messenger."""
+
+    def __init__(self, settings: Settings, redis: Any, ledger: FileLedger,
+                 *, consumer: str | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.ledger = ledger
+        self.keys = settings.keys
+        self.priest = Priest.restore(ledger.records, settings.rules)
+        if self.priest.parliament != settings.parliament:
+            raise ProtocolError(
+                f"ledger {ledger.path} belongs to parliament {self.priest.parliament!r}, "
+                f"not {settings.parliament!r}: use another --ledger-dir or --parliament")
+        self.seat = self.priest.seat
+        consumer = consumer or f"seat{self.seat}-{socket.gethostname()}-{os.getpid()}"
+        self.messenger = Messenger(redis, self.keys, self.seat, consumer, maxlen=settings.maxlen)
+        self.wire = Wire(settings.parliament, settings.secret)
+        self.petitions = self.keys.petitions()
+        self.waiting: dict[str, tuple[str, bytes]] = {}   # pid -> (citizen, petition entry id)
+        self.stopping = threading.Event()
+        self.tick_s = settings.tick_ms / 1000
+        self.next_tick = time.monotonic()
+        self.next_heartbeat = 0.0
+        self.next_reclaim = 0.0
+        self.refused = 0
+        self.outage_since: float | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.messenger.ensure()
+        self.messenger.ensure_stream(self.petitions)
+        pending = self.messenger.reclaim(0, 10_000)      # what our previous life left unacked
+        if pending:
+            self._process({self.messenger.inbox: pending})
+        log.info("priest %d of parliament %r is seated (ledger %s, law known to %d)",
+                 self.seat, self.settings.parliament, self.ledger.path, self.priest.law.known)
+
+    def run(self) -> None:
+        """Serve until stopped (SIGTERM/SIGINT in the main thread, or :meth:`stop`)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stopping.set())
+        self._retrying(self.start)
+        while not self.stopping.is_set():
+            self._retrying(self.step)
+        self.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        try:
+            self.redis.delete(self.keys.heartbeat(self.seat))
+        except (RedisConnectionError, RedisTimeoutError):
+            pass
+        self.ledger.close()
+        log.info("priest %d stood down", self.seat)
+
+    def _retrying(self, action: Any) -> None:
+        """Redis unreachable: log one line per outage, back off, never lose a ledger record."""
+        try:
+            action()
+            if self.outage_since is not None:
+                log.info("priest %d: Redis is back after %.1f s", self.seat,
+                         time.monotonic() - self.outage_since)
+                self.outage_since = None
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if self.outage_since is None:
+                self.outage_since = time.monotonic()
+                log.warning("priest %d: Redis at %s unreachable (%s); retrying with backoff",
+                            self.seat, redact(self.settings.redis_url), exc)
+            self.stopping.wait(min(1.0, 0.05 + (time.monotonic() - self.outage_since) / 4))
+
+    # ------------------------------------------------------------ one batch
+
+    def step(self) -> None:
+        """Read one batch (or wait for the next tick), step the core, commit."""
+        now = time.monotonic()
+        others = [self.petitions] if self.priest.is_president else []
+        block_ms = max(0, int((self.next_tick - now) * 1000))
+        got = self.messenger.receive_with(others, self.settings.read_count, block_ms)
+        self._process(got)
+
+    def _process(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
+        effects, acks, extra, petition_acks = Effects(), [], [], []
+        for entry_id, fields in got.get(self.messenger.inbox, []):
+            self._inbox_entry(entry_id, fields, effects, extra, acks)
+        if got.get(self.petitions):
+            self._petitions(got[self.petitions], effects, extra, petition_acks)
+        now = time.monotonic()
+        if now >= self.next_tick:
+            effects.extend(self.priest.tick())
+            self.next_tick = max(self.next_tick + self.tick_s, now)
+            if self.priest.is_president and now >= self.next_reclaim:
+                self.next_reclaim = now + RECLAIM_EVERY_S
+                stale = self.messenger.reclaim(RECLAIM_IDLE_MS, 1000, stream=self.petitions)
+                self._petitions(stale, effects, extra, petition_acks)
+        self._commit(effects, acks, extra, petition_acks)
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + self.settings.heartbeat_ms / 1000
+            self.heartbeat()
+
+    def _commit(self, effects: Effects, acks: list[bytes], extra: list[Any],
+                petition_acks: list[bytes]) -> None:
+        """Persist, then send, then ack: the order the protocol's safety rests on."""
+        if effects.records:
+            self.ledger.write(effects.records)          # one fsync for the batch
+        for enacted in effects.passed:
+            self._answer(enacted, extra, petition_acks)
+        outgoing = [(dst, self.wire.seal(m)) for dst, m in effects.messages]
+        self.messenger.flush(outgoing, acks, extra)
+        self.messenger.ack(self.petitions, petition_acks)
+        if extra:
+            citizens = {stream for stream, _ in extra}
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in citizens:
+                pipe.expire(stream, REPLY_TTL_S)
+            pipe.execute()
+
+    def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[bytes]) -> None:
+        waiting = self.waiting.pop(enacted.decree.petition, None)
+        if waiting is not None:
+            citizen, entry_id = waiting
+            reply = Reply(enacted.decree.petition, n=enacted.first)
+            extra.append((self.keys.replies(citizen), reply.fields()))
+            petition_acks.append(entry_id)
+
+    # ------------------------------------------------------------ inbox entries
+
+    def _inbox_entry(self, entry_id: bytes, fields: Any, effects: Effects,
+                     extra: list[Any], acks: list[bytes]) -> None:
+        try:
+            role = role_of(fields) if isinstance(fields, dict) else b""
+            if role == ROLE_GOD:
+                if not self.priest.is_president:
+                    log.info("priest %d: god asks for a ballot; starting one", self.seat)
+                    effects.extend(self.priest.start_ballot())
+            elif role == ROLE_CITIZEN:
+                extra.append(self._law_answer(LawQuery.parse(fields)))
+            else:
+                message = self.wire.open(fields)
+                if not 0 <= message.sender < self.priest.quorum.seats:
+                    raise Refused(f"sender seat {message.sender} is not in this parliament")
+                effects.extend(self.priest.receive(message))
+        except (MalformedMessage, Refused, ProtocolError) as exc:
+            self.refused += 1
+            self.messenger.dead_letter(entry_id, fields, str(exc))
+            return
+        acks.append(entry_id)
+
+    def _law_answer(self, query: LawQuery) -> tuple[str, dict[bytes, bytes]]:
+        law = self.priest.law
+        upto = min(query.stop, law.known, query.start + LAW_CHUNK)
+        entries = []
+        for n in range(query.start, max(upto, query.start)):
+            decree = law.decrees[n]
+            if decree.is_olive_day or decree.petition.startswith(INTERNAL):
+                continue
+            if law.first_of.get(decree.petition) == n:
+                entries.append((n, decree))
+        answer = LawAnswer(query.req, self.seat, law.known, max(upto, query.start),
+                           tuple(entries))
+        return self.keys.replies(query.reply), answer.fields()
+
+    # ------------------------------------------------------------ petitions
+
+    def _petitions(self, entries: list[tuple[bytes, Any]], effects: Effects, extra: list[Any],
+                   petition_acks: list[bytes]) -> None:
+        decrees = []
+        for entry_id, fields in entries:
+            try:
+                petition = PetitionEntry.parse(fields)
+                if len(petition.decree.body) > self.settings.max_decree_bytes:
+                    raise MalformedMessage("body", f"{len(petition.decree.body)} bytes is over "
+                                           f"the limit of {self.settings.max_decree_bytes}")
+            except MalformedMessage as exc:
+                self.refused += 1
+                self.redis.xadd(self.keys.deadletter(), {b"reason": str(exc).encode()},
+                                maxlen=self.settings.maxlen, approximate=True)
+                petition_acks.append(entry_id)
+                continue
+            pid = petition.decree.petition
+            first = self.priest.law.first_of.get(pid)
+            if first is not None:                       # passed already: a retry
+                extra.append((self.keys.replies(petition.reply), Reply(pid, n=first).fields()))
+                petition_acks.append(entry_id)
+                continue
+            old = self.waiting.get(pid)
+            if old is not None and old[1] != entry_id:
+                petition_acks.append(old[1])            # the retry replaces the first copy
+            self.waiting[pid] = (petition.reply, entry_id)
+            decrees.append(petition.decree)
+        if decrees:
+            effects.extend(self.priest.petition(decrees))
+
+    # ------------------------------------------------------------ heartbeat
+
+    def heartbeat(self) -> None:
+        status = self.priest.status()
+        status.update(seats=self.priest.quorum.seats, parliament=self.settings.parliament,
+                      pid=os.getpid(), host=socket.gethostname(), refused=self.refused,
+                      time_ms=int(time.time() * 1000))
+        key = self.keys.heartbeat(self.seat)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={k: str(v) for k, v in status.items()})
+        pipe.pexpire(key, self.settings.heartbeat_ttl_ms)
+        if self.priest.is_president:
+            pipe.set(self.keys.president(), self.seat, px=self.settings.heartbeat_ttl_ms)
+        pipe.execute()
