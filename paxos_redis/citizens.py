@@ -17,13 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .protocol.codec import pack_entries, unpack_entries
-from .protocol.decree import Decree
+from .protocol.decree import INTERNAL, Decree
 from .protocol.errors import MalformedMessage, ProtocolError
 from .protocol.messages import Entry
 
-#: petition ids starting with this mark are the Parliament's own no-ops (sync barriers);
-#: ``law()`` skips them like olive-day decrees
-INTERNAL = "!"
 ROLE_CITIZEN = b"citizen"
 ROLE_GOD = b"god"
 

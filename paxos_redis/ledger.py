@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .protocol.decree import Decree
+from .protocol.decree import INTERNAL, Decree
 from .protocol.errors import CorruptRecord
 from .protocol.records import (
     Passed,
@@ -395,7 +395,7 @@ def dump(records: Iterable[Record]) -> str:
 def law_lines(records: Iterable[Record]) -> list[str]:
     """The law as ``N,DECREE`` lines by decree number, for ``diff`` between priests.
 
-    Olive-day decrees are left out, as is a petition already passed at a lower number (the
+    Olive-day decrees and the Parliament's own no-ops (sync barriers) are left out, as is a petition already passed at a lower number (the
     law holds a retried petition once).  Two different decrees passed at one number break
     the Parliament's one promise, so that raises :class:`LedgerError`.
     """
@@ -408,14 +408,21 @@ def law_lines(records: Iterable[Record]) -> list[str]:
     lines, seen = [], set()
     for n in sorted(passed):
         decree = passed[n]
-        if not decree.is_olive_day and decree.petition not in seen:
+        if decree.is_olive_day or decree.petition.startswith(INTERNAL):
+            continue
+        if decree.petition not in seen:
             seen.add(decree.petition)
-            lines.append(f"{n},{_decree(decree)}")
+            lines.append(law_line(n, decree.body))
     return lines
+
+
+def law_line(n: int, body: bytes) -> str:
+    """One line of the law as the CLI prints it: ``N,DECREE`` (UTF-8 text, else hex:...)."""
+    return f"{n},{_show(body)}"
 
 
 __all__ = [
     "MAGIC", "CorruptLedger", "Faults", "FileLedger", "LedgerError", "LedgerFailed",
-    "LedgerLocked", "LedgerMissing", "MemoryLedger", "TornTail", "dump", "frame", "law_lines",
+    "LedgerLocked", "LedgerMissing", "MemoryLedger", "TornTail", "dump", "frame", "law_line", "law_lines",
     "replay",
 ]

@@ -54,5 +54,9 @@ class Decree:
         return cls(pid, bytes(data[1 + size :]))
 
 
+#: Petition ids starting with this mark are the Parliament's own no-ops (sync barriers);
+#: the law as citizens read it skips them, like olive-day decrees.
+INTERNAL = "!"
+
 #: The olive-day decree: passed where no petition was proposed, so the law has no holes.
 OLIVE_DAY = Decree("", b"")

@@ -360,11 +360,12 @@ def test_law_lines_hold_each_decree_once_in_order() -> None:
         Votes(Ballot(1, 1), ((4, Decree("v", b"only voted")),)),
         Passed(((5, retried), (1, HELLO), (3, BINARY))),
         Passed(((1, HELLO),)),  # learned twice
+        Passed(((6, Decree("!sync:1", b"")),)),  # a sync barrier: not law for citizens
     ]
     assert law_lines(records) == [
-        "1,id=abc decree=hello",
-        "3,id=bin decree=hex:00ff10",
-        "9,id=z decree=last",
+        "1,hello",
+        "3,hex:00ff10",
+        "9,last",
     ]
 
 

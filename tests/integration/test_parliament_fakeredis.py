@@ -1,0 +1,130 @@
+"""Offline: a whole parliament (god, 5 priests, citizens) in one process on fakeredis."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import fakeredis
+import pytest
+
+from inprocess import InProcessParliament
+from paxos_redis.client import Client
+from paxos_redis.ledger import FileLedger, law_lines
+
+
+@pytest.fixture
+def parliament(tmp_path: Path):  # type: ignore[no-untyped-def]
+    server = fakeredis.FakeServer()
+    p = InProcessParliament(lambda: fakeredis.FakeRedis(server=server), tmp_path).start()
+    p.server = server
+    yield p
+    p.close()
+
+
+def client(p: InProcessParliament) -> Client:
+    return Client(fakeredis.FakeRedis(server=p.server), p.settings.parliament)
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_thousand_petitions_from_several_citizens_one_law(parliament: InProcessParliament,
+                                                          tmp_path: Path) -> None:
+    given: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def citizen(k: int) -> None:
+        c = client(parliament)
+        for i in range(250):
+            pid = f"c{k}-{i}"
+            n = c.petition(f"decree {k}.{i}", timeout=20, pid=pid)
+            with lock:
+                given[pid] = n
+
+    threads = [threading.Thread(target=citizen, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(given) == 1000
+    assert len(set(given.values())) == 1000, "two petitions were given one decree number"
+    law = client(parliament).law(linearizable=True)
+    assert {n: body.decode() for n, body in law} == {
+        n: f"decree {pid[1:].replace('-', '.')}" for pid, n in given.items()}
+    top = max(given.values())
+    wait_until(lambda: all(w.priest.law.known > top for w in parliament.workers.values()))
+    parliament.close()
+    ledgers = sorted(tmp_path.glob("*.ledger"))
+    assert len(ledgers) == 5
+    laws = []
+    for path in ledgers:
+        with FileLedger.open(path) as ledger:
+            laws.append(law_lines(ledger.records)[: len(given)])
+    assert all(law == laws[0] for law in laws) and len(laws[0]) == 1000
+
+
+def test_retried_petition_passes_once_at_its_first_number(parliament: InProcessParliament) -> None:
+    c = client(parliament)
+    pid = str(uuid.uuid4())
+    first = c.petition(b"once", pid=pid)
+    c.petition(b"between")
+    assert c.petition(b"once", pid=pid) == first
+    law = c.law(linearizable=True)
+    assert [n for n, body in law if body == b"once"] == [first]
+
+
+def test_president_stopped_a_new_one_takes_over(parliament: InProcessParliament) -> None:
+    c = client(parliament)
+    c.petition(b"before")
+    wait_until(lambda: parliament.president() is not None)
+    old = parliament.president()
+    assert old is not None
+    parliament.stop_priest(old)
+    n = c.petition(b"after", timeout=20)
+    new = parliament.president()
+    assert new is not None and new != old
+    assert (n, b"after") in c.law(linearizable=True)
+
+
+def test_priest_away_catches_up(parliament: InProcessParliament) -> None:
+    c = client(parliament)
+    c.petition(b"start")
+    wait_until(lambda: parliament.president() is not None)
+    away = next(s for s in parliament.workers if s != parliament.president())
+    parliament.stop_priest(away)
+    numbers = c.petition_many([f"d{i}" for i in range(300)], timeout=30)
+    worker = parliament.start_priest(away)
+    top = max(numbers)
+    wait_until(lambda: worker.priest.law.known > top, timeout=20)
+    assert worker.priest.law.decrees == {
+        n: d for n, d in parliament.workers[parliament.president()].priest.law.decrees.items()
+        if n < worker.priest.law.known}
+
+
+def test_forged_and_malformed_entries_are_dead_lettered(tmp_path: Path) -> None:
+    server = fakeredis.FakeServer()
+    p = InProcessParliament(lambda: fakeredis.FakeRedis(server=server), tmp_path,
+                            secret="s3cret").start()
+    try:
+        r = fakeredis.FakeRedis(server=server)
+        c = Client(fakeredis.FakeRedis(server=server), p.settings.parliament)
+        c.petition(b"real")
+        keys = p.settings.keys
+        forged = {b"role": b"priest", b"code": b"2", b"from": b"1", b"ballot": b"99.1",
+                  b"known": b"0", b"numbers": b"\x00" * 8, b"parl": b"inproc"}
+        r.xadd(keys.inbox(0), forged)
+        r.xadd(keys.inbox(0), {b"role": b"president", b"code": b"9"})
+        r.xadd(keys.inbox(0), {b"garbage": b"\xff"})
+        wait_until(lambda: r.xlen(keys.deadletter()) >= 3)
+        reasons = [f[b"reason"] for _, f in r.xrange(keys.deadletter())]
+        assert any(b"authentication failed" in reason for reason in reasons)
+        assert c.petition(b"still fine") > 0
+    finally:
+        p.close()
