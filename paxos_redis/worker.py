@@ -20,12 +20,20 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .citizens import INTERNAL, ROLE_CITIZEN, ROLE_GOD, LawAnswer, LawQuery, PetitionEntry, \
-    Reply, role_of
+from .citizens import (
+    ROLE_CITIZEN,
+    ROLE_GOD,
+    LawAnswer,
+    LawQuery,
+    PetitionEntry,
+    Reply,
+    role_of,
+)
 from .connection import redact
 from .ledger import FileLedger
 from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
+from .protocol.decree import INTERNAL
 from .settings import Settings
 from .wire import Refused, Wire
 

@@ -9,8 +9,9 @@ anything malformed with :class:`MalformedMessage` naming the field.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields as dataclass_fields
+from typing import Any
 
 from .ballot import Ballot
 from .decree import Decree
@@ -146,7 +147,7 @@ _ATTR_FIELD = {attr: name for name, (attr, _, _) in _FIELDS.items()}
 
 #: message class -> the fields it carries (besides role and code)
 _LAYOUT: dict[type, tuple[str, ...]] = {
-    cls: tuple(_ATTR_FIELD[attr] for attr in cls.__dataclass_fields__ if attr in _ATTR_FIELD)
+    cls: tuple(_ATTR_FIELD[f.name] for f in dataclass_fields(cls) if f.name in _ATTR_FIELD)
     for cls in BY_CODE.values()
 }
 
@@ -206,6 +207,14 @@ def decode(fields: Fields) -> Message:
 
 
 __all__ = [
-    "encode", "decode", "pack_entries", "unpack_entries", "pack_votes", "unpack_votes",
-    "pack_numbers", "unpack_numbers", "pack_decrees", "unpack_decrees",
+    "decode",
+    "encode",
+    "pack_decrees",
+    "pack_entries",
+    "pack_numbers",
+    "pack_votes",
+    "unpack_decrees",
+    "unpack_entries",
+    "unpack_numbers",
+    "unpack_votes",
 ]

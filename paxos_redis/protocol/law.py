@@ -16,7 +16,7 @@ from .messages import Entry
 class Law:
     """One priest's copy of the law (the learner's state)."""
 
-    __slots__ = ("decrees", "known", "first_of")
+    __slots__ = ("decrees", "first_of", "known")
 
     def __init__(self) -> None:
         self.decrees: dict[int, Decree] = {}
@@ -56,7 +56,7 @@ class Law:
 
     def passed_from(self, start: int, limit: int) -> tuple[Entry, ...]:
         """Up to ``limit`` consecutive passed decrees from ``start`` (a transcript)."""
-        out = []
+        out: list[Entry] = []
         n = start
         while len(out) < limit and n in self.decrees:
             out.append((n, self.decrees[n]))

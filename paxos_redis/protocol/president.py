@@ -25,8 +25,15 @@ from typing import TYPE_CHECKING
 from .ballot import Ballot
 from .decree import OLIVE_DAY, Decree
 from .messages import (
-    BeginBallot, Entry, FailedBallot, LastVote, Message, NextBallot, SuccessfulBallot, VoteNo,
+    BeginBallot,
+    Entry,
+    FailedBallot,
+    LastVote,
+    Message,
+    NextBallot,
+    SuccessfulBallot,
     Voted,
+    VoteNo,
 )
 
 if TYPE_CHECKING:

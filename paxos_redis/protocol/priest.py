@@ -23,8 +23,17 @@ from .effects import Effects
 from .errors import ProtocolError
 from .law import Law
 from .messages import (
-    BeginBallot, FailedBallot, Inquiry, LastVote, Message, NextBallot, Petition,
-    SuccessfulBallot, Transcript, VoteNo, Voted,
+    BeginBallot,
+    FailedBallot,
+    Inquiry,
+    LastVote,
+    Message,
+    NextBallot,
+    Petition,
+    SuccessfulBallot,
+    Transcript,
+    Voted,
+    VoteNo,
 )
 from .president import President
 from .quorum import Quorum
@@ -145,8 +154,7 @@ class Priest:
 
     def _observe(self, message: Message) -> None:
         """Every message tells us its sender's ballot and how much law it knows."""
-        if message.ballot > self.highest_seen:
-            self.highest_seen = message.ballot
+        self.highest_seen = max(self.highest_seen, message.ballot)
         if isinstance(message, VoteNo) and message.promise > self.highest_seen:
             self.highest_seen = message.promise
         if message.known > self.law.known and message.sender != self.seat:
