@@ -395,7 +395,8 @@ def dump(records: Iterable[Record]) -> str:
 def law_lines(records: Iterable[Record]) -> list[str]:
     """The law as ``N,DECREE`` lines by decree number, for ``diff`` between priests.
 
-    Olive-day decrees and the Parliament's own no-ops (sync barriers) are left out, as is a petition already passed at a lower number (the
+    Olive-day decrees and the Parliament's own no-ops (sync barriers) are left out, as is
+    a petition already passed at a lower number (the
     law holds a retried petition once).  Two different decrees passed at one number break
     the Parliament's one promise, so that raises :class:`LedgerError`.
     """

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import fakeredis
 import pytest
-
 from inprocess import InProcessParliament
+
 from paxos_redis.client import Client
 from paxos_redis.ledger import FileLedger, law_lines
 

@@ -6,7 +6,7 @@ simulator against each and fail if the bug is *not* found.
 
 from __future__ import annotations
 
-from paxos_redis.protocol import Decree, NextBallot, Priest, President, Quorum, Seat, Rules
+from paxos_redis.protocol import Decree, NextBallot, President, Priest, Quorum, Rules, Seat
 
 
 class ForgetfulPriest(Priest):

@@ -27,8 +27,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paxos_redis.protocol import (
-    OLIVE_DAY, Ballot, BeginBallot, Decree, Effects, LastVote, Message, NextBallot, Passed,
-    Priest, Promise, Record, Rules, Seat, Tried, VoteNo, Voted, Votes, ZERO,
+    ZERO,
+    Ballot,
+    BeginBallot,
+    Decree,
+    Effects,
+    LastVote,
+    Message,
+    NextBallot,
+    Passed,
+    Priest,
+    Promise,
+    Record,
+    Rules,
+    Seat,
+    Tried,
+    Voted,
+    VoteNo,
+    Votes,
 )
 
 

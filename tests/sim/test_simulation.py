@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from faulty import ForgetfulPriest, HeedlessPriest, ShortQuorumPriest
 from simulator import Faults, Simulation, Violation, run_parallel
 
