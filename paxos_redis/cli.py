@@ -10,6 +10,7 @@ from pathlib import Path
 
 from redis.exceptions import AuthenticationError, RedisError
 
+from . import demo
 from .connection import check, connect, redact
 from .errors import PaxosError
 from .ledger import LedgerError, dump, law_line, law_lines, replay
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ledger", help="dump one ledger file")
     p.add_argument("--file", required=True, type=Path, help="the ledger file")
     p.add_argument("--law", action="store_true", help="only its law, as N,DECREE lines")
+    demo.add_parser(sub)
     return parser
 
 
@@ -117,7 +119,7 @@ def cmd_petition(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with _client(settings) as client:
         numbers = client.petition_many([d.encode() for d in args.decrees], timeout=args.timeout)
-    for n, decree in zip(numbers, args.decrees):
+    for n, decree in zip(numbers, args.decrees, strict=True):
         print(f"{n},{decree}")
     return 0
 
@@ -160,7 +162,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"priest": cmd_priest, "god": cmd_god, "petition": cmd_petition, "law": cmd_law,
-            "status": cmd_status, "ledger": cmd_ledger}
+            "status": cmd_status, "ledger": cmd_ledger, "demo": demo.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

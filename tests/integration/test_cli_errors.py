@@ -1,0 +1,172 @@
+"""A newcomer's mistakes get ONE clear line on stderr, never a traceback.
+
+Each test runs ``paxos-redis`` as a subprocess, as a newcomer would, and reads stderr.
+No test touches a Redis it did not start: the ones that need one get their own
+``redis-server`` (fixture ``redis_server``); the rest point at a closed port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis_server import RedisServer
+
+from paxos_redis.keys import Keys
+from paxos_redis.ledger import FileLedger
+from paxos_redis.protocol.records import Seat
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).with_name("paxos-redis")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("PAXOS_") and k != "REDIS_URL"}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])       # nothing listens once the socket is closed
+
+
+def run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli(), *args], env=env(), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The single error line; fails on a traceback, extra lines or the wrong exit code."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("paxos-redis: error: "), lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ Redis unreachable
+
+@pytest.mark.parametrize("command", [
+    ["priest", "--priests", "1"],
+    ["god", "--priests", "3"],
+    ["demo", "--quiet"],
+], ids=lambda c: c[0])
+def test_unreachable_redis_names_the_url_without_its_password(command: list[str],
+                                                               tmp_path: Path) -> None:
+    port = closed_port()
+    url = f"redis://:secret@127.0.0.1:{port}/0"
+    extra = ["--ledger-dir", str(tmp_path)] if command[0] in ("priest", "demo") else []
+    line = one_line_error(run(*command, "--redis", url, *extra))
+    assert "unreachable" in line
+    assert f"redis://:***@127.0.0.1:{port}/0" in line
+    assert "secret" not in line
+
+
+# ------------------------------------------------------------------ bad option values
+
+BAD_VALUES = [
+    (["priest", "--priests", "zero"], ["--priests", "'zero'"]),
+    (["god", "--priests", "zero"], ["--priests", "'zero'"]),
+    (["priest", "--parliament", "bad name!"], ["parliament", "'bad name!'", "A-Z"]),
+    (["priest", "--seat", "-1"], ["--seat", "at least 0", "-1"]),
+    (["priest", "--seat", "first"], ["--seat", "'first'"]),
+]
+
+
+@pytest.mark.parametrize(("args", "names"), BAD_VALUES,
+                         ids=[" ".join(args) for args, _ in BAD_VALUES])
+def test_bad_option_values_name_the_option_and_the_value(args: list[str],
+                                                         names: list[str]) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"     # never reached: settings fail first
+    line = one_line_error(run(*args, "--redis", url))
+    for name in names:
+        assert name in line
+
+
+def test_demo_option_values_are_checked_before_anything_starts() -> None:
+    result = run("demo", "--priests", "2", "--redis", f"redis://127.0.0.1:{closed_port()}/0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--priests must be at least 3, got 2" in result.stderr
+
+
+# ------------------------------------------------------------------ seats and ledgers
+
+PARLIAMENT = "errors"
+
+
+@pytest.fixture
+def seated(redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One priest of a one-seat parliament, seated (its heartbeat is up)."""
+    ledgers = tmp_path / "ledgers"
+    with open(tmp_path / "first-priest.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*cli(), "priest", "--priests", "1", "--parliament", PARLIAMENT, "--redis",
+             redis_server.url, "--ledger-dir", str(ledgers)],
+            env=env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        redis, key = redis_server.client(), Keys(PARLIAMENT).heartbeat(0)
+        deadline = time.monotonic() + 20
+        while not redis.exists(key):
+            assert proc.poll() is None, (tmp_path / "first-priest.log").read_text()
+            assert time.monotonic() < deadline, "the first priest never sent a heartbeat"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def second_priest(redis_server: RedisServer, tmp_path: Path, *extra: str) -> str:
+    return one_line_error(run("priest", "--priests", "1", "--parliament", PARLIAMENT,
+                              "--redis", redis_server.url, "--ledger-dir",
+                              str(tmp_path / "ledgers"), *extra))
+
+
+@pytest.mark.redis
+def test_no_free_seat_when_every_ledger_is_locked(seated: subprocess.Popen[bytes],
+                                                  redis_server: RedisServer,
+                                                  tmp_path: Path) -> None:
+    line = second_priest(redis_server, tmp_path)
+    assert "no free seat" in line and "locked by running priests" in line
+    assert f"'{PARLIAMENT}'" in line and str(tmp_path / "ledgers") in line
+    assert seated.poll() is None, "the seated priest must not be disturbed"
+
+
+@pytest.mark.redis
+def test_a_ledger_locked_by_another_process_names_its_pid(seated: subprocess.Popen[bytes],
+                                                          redis_server: RedisServer,
+                                                          tmp_path: Path) -> None:
+    line = second_priest(redis_server, tmp_path, "--seat", "0")
+    assert "is locked" in line and f"pid {seated.pid}" in line
+    assert f"{PARLIAMENT}-seat-0.ledger" in line
+    assert seated.poll() is None
+
+
+@pytest.mark.redis
+def test_a_ledger_of_another_parliament_is_refused_and_left_untouched(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    ledgers = tmp_path / "ledgers"
+    with FileLedger.open(ledgers / "alpha-seat-0.ledger", create=Seat("alpha", 0, 1)):
+        pass
+    misplaced = ledgers / "beta-seat-0.ledger"          # where beta's seat 0 would be
+    (ledgers / "alpha-seat-0.ledger").rename(misplaced)
+    before = misplaced.read_bytes()
+    line = one_line_error(run("priest", "--priests", "1", "--parliament", "beta", "--redis",
+                              redis_server.url, "--ledger-dir", str(ledgers)))
+    assert str(misplaced) in line
+    assert "parliament 'alpha'" in line and "parliament 'beta'" in line
+    assert misplaced.read_bytes() == before
