@@ -13,6 +13,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from . import demo
 from .connection import check, connect, redact
 from .errors import PaxosError
+from .god import MembershipConflict
 from .ledger import LedgerError, dump, law_line, law_lines, replay
 from .protocol import ProtocolError
 from .settings import Settings, SettingsError
@@ -172,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (CliError, PaxosError, LedgerError, SettingsError, ProtocolError,
-            AuthenticationError) as exc:
+            AuthenticationError, MembershipConflict) as exc:
         print(f"paxos-redis: error: {exc}", file=sys.stderr)
         return 1
     except RedisError as exc:

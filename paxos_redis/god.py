@@ -51,7 +51,12 @@ class God:
         self.elections = 0
 
     def provision(self) -> None:
-        """Seats, streams and groups; idempotent, and safe to repeat after Redis lost them."""
+        """Seats, streams and groups; idempotent, and safe to repeat after Redis lost them.
+
+        The live priests' ledgers are checked first, so a god with the wrong seat count
+        never writes it into a Redis that forgot the right one.
+        """
+        self.check_membership(self.heartbeats())
         config = self.keys.config()
         self.redis.hsetnx(config, "seats", self.seats)
         self.redis.hsetnx(config, "parliament", self.settings.parliament)
@@ -78,22 +83,26 @@ class God:
                 out[seat] = {_text(k): _text(v) for k, v in raw.items()}
         return out
 
-    def watch_once(self) -> int | None:
-        """One look: re-provision if Redis forgot us; call a ballot if nobody presides.
-
-        Returns the seat asked to start a ballot, if any.
-        """
-        if not self.redis.exists(self.keys.config()):
-            log.warning("god: parliament %r is not provisioned in Redis (a restart?); "
-                        "provisioning again", self.settings.parliament)
-            self.provision()
-        alive = self.heartbeats()
+    def check_membership(self, alive: dict[int, dict[str, str]]) -> None:
+        """Membership is law in the ledgers: refuse a seat count the live priests contradict."""
         for seat, beat in alive.items():
             if int(beat.get("seats", self.seats)) != self.seats:
                 raise MembershipConflict(
                     f"priest {seat}'s ledger says the parliament has {beat['seats']} seats; "
                     f"this god was started with --priests {self.seats}. The ledgers decide: "
                     f"restart the god with --priests {beat['seats']}")
+
+    def watch_once(self) -> int | None:
+        """One look: re-provision if Redis forgot us; call a ballot if nobody presides.
+
+        Returns the seat asked to start a ballot, if any.
+        """
+        alive = self.heartbeats()
+        self.check_membership(alive)
+        if not self.redis.exists(self.keys.config()):
+            log.warning("god: parliament %r is not provisioned in Redis (a restart?); "
+                        "provisioning again", self.settings.parliament)
+            self.provision()
         if not alive or any(b.get("president") == "1" for b in alive.values()):
             return None
         # the priest that knows the most law makes the quickest president

@@ -128,3 +128,25 @@ def test_forged_and_malformed_entries_are_dead_lettered(tmp_path: Path) -> None:
         assert c.petition(b"still fine") > 0
     finally:
         p.close()
+
+
+def test_god_with_a_contradicting_seat_count_stops(parliament: InProcessParliament) -> None:
+    from paxos_redis.god import God, MembershipConflict
+
+    client(parliament).petition(b"seated")
+    wrong = parliament.settings.with_(priests=3)
+    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
+        God(wrong, fakeredis.FakeRedis(server=parliament.server)).provision()
+    empty = fakeredis.FakeRedis(server=fakeredis.FakeServer())   # no priests: Redis's word
+    God(parliament.settings, empty).provision()
+    with pytest.raises(MembershipConflict, match="provisioned with 5 seats"):
+        God(wrong, empty).provision()
+    # Redis forgot the provisioning: the ledgers (through the priests' heartbeats) still decide
+    redis = fakeredis.FakeRedis(server=parliament.server)
+    parliament.god.stop()
+    redis.delete(parliament.settings.keys.config())
+    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
+        God(wrong, redis).watch_once()
+    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
+        God(wrong, redis).provision()
+    assert not redis.exists(parliament.settings.keys.config()), "the wrong count was written"
