@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .protocol.codec import pack_entries, unpack_entries
-from .protocol.decree import INTERNAL, Decree
+from .protocol.decree import Decree
 from .protocol.errors import MalformedMessage, ProtocolError
 from .protocol.messages import Entry
 

@@ -1,0 +1,19 @@
+"""paxos-redis: Lamport's Part-Time Parliament (multi-decree Paxos) with Redis Streams as messengers.
+
+Citizens use :class:`Client` (or :class:`AsyncClient`) to petition decrees and read the law.
+"""
+
+from .aio import AsyncClient
+from .client import Client
+from .errors import (
+    DecreeTooLarge,
+    ParliamentUnavailable,
+    PaxosError,
+    PetitionRefused,
+    PetitionTimeout,
+)
+
+__all__ = [
+    "AsyncClient", "Client", "DecreeTooLarge", "ParliamentUnavailable", "PaxosError",
+    "PetitionRefused", "PetitionTimeout",
+]

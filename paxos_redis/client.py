@@ -1,0 +1,457 @@
+"""The citizens' API: petition the Parliament for decrees and read the law.
+
+A citizen never talks to a priest directly.  It XADDs a petition to the
+``petitions`` stream; the acting president proposes it and, once it passed,
+XADDs the decree number to the citizen's own ``replies`` stream.  A petition may
+be lost (a president killed mid-ballot), so the citizen re-sends the SAME
+petition id every ``retry`` seconds; the law passes a petition id once, and a
+retried petition is answered with the number of its first passing.
+
+The law is read from the priests: a law query goes to every seat's inbox and
+each live priest answers with the passed decrees of a span (chunked).  Every
+priest's law is a prefix of one law, so the answer that reaches furthest wins.
+``sync()`` passes an internal no-op whose number is a barrier: a linearizable
+read returns at least every decree up to it.
+
+This module holds the blocking :class:`Client` and the pieces it shares with
+:class:`paxos_redis.aio.AsyncClient`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply
+from .connection import TRANSIENT, connect
+from .errors import DecreeTooLarge, ParliamentUnavailable, PetitionRefused, PetitionTimeout
+from .keys import Keys
+from .messenger import _entries, _max_block_ms
+from .protocol.decree import INTERNAL, MAX_PETITION_ID, Decree
+from .protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Citizens trim the streams they write to about this many entries (as the messenger does).
+MAXLEN = 100_000
+#: Longest XREAD BLOCK on the reply stream, in ms (less if the socket timeout is short).
+READ_BLOCK_MS = 500
+READ_COUNT = 1_000
+#: After the first law answer, how long to wait for the other seats' answers (s).
+GATHER = 0.05
+#: ``to`` of a law query with no ``stop``: "as far as you know" (fits the 20-digit wire field).
+FAR = 2**63 - 1
+SYNC_PREFIX = INTERNAL + "sync:"
+
+
+# ------------------------------------------------------------------ shared helpers
+
+def new_citizen_id() -> str:
+    return f"c-{uuid.uuid4().hex}"
+
+
+def encode_body(decree: bytes | str, limit: int) -> bytes:
+    """The decree body as bytes (``str`` is UTF-8); :class:`DecreeTooLarge` over ``limit``."""
+    if isinstance(decree, str):
+        body = decree.encode()
+    elif isinstance(decree, (bytes, bytearray, memoryview)):
+        body = bytes(decree)
+    else:
+        raise TypeError(f"a decree is bytes or str, got {type(decree).__name__}")
+    if len(body) > limit:
+        raise DecreeTooLarge(len(body), limit)
+    return body
+
+
+def petition_id(pid: str | None) -> str:
+    """``pid`` checked (or a fresh one): citizens may not use the Parliament's own ids."""
+    if pid is None:
+        return uuid.uuid4().hex
+    if not isinstance(pid, str) or not pid or len(pid.encode()) > MAX_PETITION_ID:
+        raise ValueError(f"invalid petition id {pid!r}: use a non-empty str of at most "
+                         f"{MAX_PETITION_ID} UTF-8 bytes (or leave pid=None for a fresh one)")
+    if pid.startswith(INTERNAL):
+        raise ValueError(f"invalid petition id {pid!r}: ids starting with {INTERNAL!r} are "
+                         "reserved for the Parliament's own no-ops and never appear in the law")
+    return pid
+
+
+def check_options(max_decree_bytes: int, retry: float, seats: int | None) -> None:
+    if not isinstance(max_decree_bytes, int) or max_decree_bytes < 1:
+        raise ValueError(f"max_decree_bytes must be an int >= 1, got {max_decree_bytes!r}")
+    if not retry > 0:
+        raise ValueError(f"retry must be > 0 seconds, got {retry!r}")
+    if seats is not None and (not isinstance(seats, int) or seats < 1):
+        raise ValueError(f"seats must be an int >= 1 (or None to read it from the "
+                         f"parliament's config), got {seats!r}")
+
+
+def check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+
+
+def parse_reply(fields: Mapping[Any, Any]) -> Reply | LawAnswer | None:
+    """A reply-stream entry: a petition's :class:`Reply` or a :class:`LawAnswer` (None: junk)."""
+    try:
+        if b"req" in fields or "req" in fields:
+            return LawAnswer.parse(fields)
+        return Reply.parse(fields)
+    except ProtocolError as exc:
+        log.warning("ignoring a malformed entry on the reply stream: %s", exc)
+        return None
+
+
+def seats_from_config(raw: Any, keys: Keys) -> int:
+    if raw is None:
+        raise ParliamentUnavailable(
+            f"parliament {keys.parliament!r} has no 'seats' in {keys.config()}: it is not "
+            "provisioned on this Redis (wrong URL or parliament name?). Start the god to "
+            "provision it, or pass seats= to the client")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if not text.isdigit() or int(text) < 1:
+        raise ParliamentUnavailable(f"{keys.config()} field 'seats' is {text!r}, not a number "
+                                    ">= 1; re-provision the parliament")
+    return int(text)
+
+
+def live_or_all(seats: int, beats: Sequence[Any]) -> list[int]:
+    """Seats whose heartbeat exists, or every seat if none does (heartbeats are advisory)."""
+    live = [seat for seat, beat in enumerate(beats) if beat]
+    return live or list(range(seats))
+
+
+def hint(keys: Keys, beats: Sequence[Mapping[Any, Any]]) -> str:
+    """What the heartbeats say about why the Parliament did not answer."""
+    live = [seat for seat, beat in enumerate(beats) if beat]
+    if not live:
+        return (f"No priest of parliament {keys.parliament!r} has a heartbeat on this Redis: "
+                "start the priest workers (or check the Redis URL and parliament name)")
+    presidents = [seat for seat in live if beats[seat].get(b"president") in (b"1", "1")]
+    if not presidents:
+        return (f"Priests in seats {live} are alive but none says it presides: a ballot may be "
+                "in progress, or no god is running to start one")
+    return (f"Priests in seats {live} are alive and seat {presidents[0]} presides; a majority "
+            "may be missing or the parliament is overloaded")
+
+
+class LawReader:
+    """Merges chunked law answers into ``[(n, body)]`` from ``start`` (pure; no I/O)."""
+
+    def __init__(self, start: int, stop: int | None, barrier: int | None) -> None:
+        if not isinstance(start, int) or start < 0:
+            raise ValueError(f"start must be an int >= 0, got {start!r}")
+        if stop is not None and (not isinstance(stop, int) or stop < start):
+            raise ValueError(f"stop must be None or an int >= start ({start}), got {stop!r}")
+        self.pos, self.stop, self.barrier = start, stop, barrier
+        self.law: list[tuple[int, bytes]] = []
+        self.done = stop is not None and start >= stop
+
+    def query(self, req: str, citizen: str) -> LawQuery:
+        return LawQuery(req, citizen, self.pos, FAR if self.stop is None else self.stop)
+
+    def take(self, answers: Sequence[LawAnswer]) -> bool:
+        """Merge the furthest-reaching answer; False if it brought nothing new."""
+        if not answers:
+            return False
+        best = max(answers, key=lambda a: a.upto)
+        known = max(a.known for a in answers)
+        if best.upto > self.pos:
+            upto = best.upto if self.stop is None else min(best.upto, self.stop)
+            self.law.extend((n, d.body) for n, d in best.entries
+                            if self.pos <= n < upto and d.petition
+                            and not d.petition.startswith(INTERNAL))
+            self.pos = upto
+            progressed = True
+        else:
+            progressed = False
+        reached_stop = self.stop is not None and self.pos >= self.stop
+        past_barrier = self.barrier is None or self.pos > self.barrier
+        self.done = reached_stop or (self.pos >= known and past_barrier)
+        return progressed
+
+    def describe(self) -> str:
+        span = f"{self.pos}..{'' if self.stop is None else self.stop}"
+        barrier = "" if self.barrier is None else f" (the sync barrier is decree {self.barrier})"
+        return f"the law from decree {span}{barrier}"
+
+
+# ------------------------------------------------------------------ the blocking client
+
+class Client:
+    """A citizen of the Parliament, on a blocking ``redis.Redis`` (bytes replies).
+
+    Thread safety: one ``Client`` may be shared by any number of threads.  All of
+    a client's answers arrive on ONE reply stream; at any moment at most one
+    waiting thread reads it (XREAD BLOCK, at most 0.5 s) and files every entry it
+    sees, for whichever thread asked, into a shared table under a
+    :class:`threading.Condition`, then wakes the others; so no thread ever loses
+    another thread's reply.  Petitions and queries are sent on redis-py's
+    thread-safe connection pool.
+
+    ``citizen_id`` names the reply stream; give each live client its own (the
+    default is a fresh random id).  ``seats`` defaults to the parliament's
+    ``config`` hash.  ``retry``: seconds between re-sends of an unanswered petition.
+    """
+
+    def __init__(self, redis: Any, parliament: str, *, citizen_id: str | None = None,
+                 seats: int | None = None, max_decree_bytes: int = 1 << 20,
+                 retry: float = 1.0) -> None:
+        check_options(max_decree_bytes, retry, seats)
+        self.redis = redis
+        self.keys = Keys(parliament)
+        self.citizen_id = citizen_id if citizen_id is not None else new_citizen_id()
+        self.reply_stream = self.keys.replies(self.citizen_id)   # validates the id
+        self.max_decree_bytes, self.retry = max_decree_bytes, retry
+        self._seats = seats
+        self._own_id, self._owns_redis, self._closed = citizen_id is None, False, False
+        self._cond = threading.Condition()
+        self._reading = False
+        self._last_id: Any = b"0-0"
+        self._pids: dict[str, int] = {}          # pid -> how many calls wait for it
+        self._replies: dict[str, Reply] = {}     # first reply seen per awaited pid
+        self._answers: dict[str, list[LawAnswer]] = {}   # awaited law query -> answers
+        self._redis_error: Exception | None = None
+        cap = _max_block_ms(redis)              # a BLOCK must end before the socket times out
+        self._block_ms = READ_BLOCK_MS if cap is None else max(10, min(READ_BLOCK_MS, cap))
+
+    @classmethod
+    def from_url(cls, url: str, parliament: str = "default", **kw: Any) -> Client:
+        """A client on its own connection to ``url`` (closed by :meth:`close`)."""
+        client = cls(connect(url, client_name="paxos-citizen"), parliament, **kw)
+        client._owns_redis = True
+        return client
+
+    # ------------------------------------------------------------- petitions
+
+    def petition(self, decree: bytes | str, timeout: float = 10.0, *,
+                 pid: str | None = None) -> int:
+        """Pass ``decree``; returns its decree number.  Same ``pid`` again: same number."""
+        body = encode_body(decree, self.max_decree_bytes)
+        return self._petition([Decree(petition_id(pid), body)], timeout)[0]
+
+    def petition_many(self, decrees: Iterable[bytes | str], timeout: float = 10.0) -> list[int]:
+        """Pass several decrees, all in flight at once (pipelined); numbers in the same order."""
+        bodies = [encode_body(d, self.max_decree_bytes) for d in decrees]
+        return self._petition([Decree(petition_id(None), b) for b in bodies], timeout)
+
+    def sync(self, timeout: float = 10.0) -> int:
+        """Pass an internal no-op and return its decree number: a barrier for reads."""
+        return self._petition([Decree(SYNC_PREFIX + uuid.uuid4().hex, b"")], timeout)[0]
+
+    def _petition(self, decrees: list[Decree], timeout: float) -> list[int]:
+        check_timeout(timeout)
+        self._check_open()
+        if not decrees:
+            return []
+        deadline = time.monotonic() + timeout
+        numbers: dict[str, int] = {}
+        with self._cond:
+            for d in decrees:
+                self._pids[d.petition] = self._pids.get(d.petition, 0) + 1
+        try:
+            waiting = list(decrees)
+            next_send = 0.0
+            while waiting:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise self._timeout([d.petition for d in waiting], timeout)
+                if now >= next_send:
+                    self._send([(self.keys.petitions(),
+                                 PetitionEntry(d, self.citizen_id).fields()) for d in waiting])
+                    next_send = now + self.retry
+                pids = {d.petition for d in waiting}
+                got = self._wait(lambda: self._replies_for(pids), min(deadline, next_send))
+                for reply in got or ():
+                    if reply.n is None:
+                        raise PetitionRefused(reply.pid, reply.error or "no reason given")
+                    numbers[reply.pid] = reply.n
+                waiting = [d for d in waiting if d.petition not in numbers]
+            return [numbers[d.petition] for d in decrees]
+        finally:
+            with self._cond:
+                for d in decrees:
+                    left = self._pids.pop(d.petition) - 1
+                    if left:
+                        self._pids[d.petition] = left
+                    else:
+                        self._replies.pop(d.petition, None)
+
+    def _replies_for(self, pids: set[str]) -> list[Reply] | None:
+        got = [self._replies[p] for p in pids if p in self._replies]
+        return got or None
+
+    def _timeout(self, pids: list[str], timeout: float) -> Exception:
+        if self._redis_error is not None:
+            return ParliamentUnavailable(
+                f"Redis was unreachable while petition {pids[0]!r} waited ({self._redis_error}); "
+                f"it may or may not have been sent: retry with the same pid={pids[0]!r} once "
+                "Redis is back")
+        return PetitionTimeout(pids, timeout, self._hint())
+
+    # ------------------------------------------------------------- the law
+
+    def law(self, start: int = 0, stop: int | None = None, *, linearizable: bool = False,
+            timeout: float = 10.0) -> list[tuple[int, bytes]]:
+        """Passed decrees ``start <= n < stop`` as ``[(n, body)]``, petitions only, in order.
+
+        ``linearizable=True`` first passes a :meth:`sync` barrier, so the result holds
+        every decree passed before this call began.
+        """
+        check_timeout(timeout)
+        reader = LawReader(start, stop, None)
+        deadline = time.monotonic() + timeout
+        if linearizable:
+            reader.barrier = self.sync(timeout)
+        pause = 0.01
+        while not reader.done:
+            if time.monotonic() >= deadline:
+                raise ParliamentUnavailable(
+                    f"no priest answered with {reader.describe()} within {timeout:g} s. "
+                    f"{self._hint()}")
+            if not reader.take(self._ask(reader, deadline)) and not reader.done:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.2)    # priests still catching up: ask again soon
+            else:
+                pause = 0.01
+        return reader.law
+
+    def _ask(self, reader: LawReader, deadline: float) -> list[LawAnswer]:
+        """One round of law queries to the live seats; the answers that came back."""
+        self._check_open()
+        seats = self._live_seats()
+        req = uuid.uuid4().hex
+        query = reader.query(req, self.citizen_id).fields()
+        with self._cond:
+            self._answers[req] = []
+        try:
+            answers: list[LawAnswer] | None = None
+            while answers is None and time.monotonic() < deadline:
+                self._send([(self.keys.inbox(seat), query) for seat in seats])
+                until = min(deadline, time.monotonic() + self.retry)
+                answers = self._wait(lambda: list(self._answers[req]) or None, until)
+            if answers is not None and len(answers) < len(seats):   # let the others catch up
+                until = min(deadline, time.monotonic() + GATHER)
+                self._wait(lambda: True if len(self._answers[req]) >= len(seats) else None, until)
+                with self._cond:
+                    answers = list(self._answers[req])
+            return answers or []
+        finally:
+            with self._cond:
+                del self._answers[req]
+
+    def _seat_count(self) -> int:
+        if self._seats is None:
+            self._seats = seats_from_config(self.redis.hget(self.keys.config(), "seats"),
+                                            self.keys)
+        return self._seats
+
+    def _live_seats(self) -> list[int]:
+        seats = self._seat_count()
+        pipe = self.redis.pipeline(transaction=False)
+        for seat in range(seats):
+            pipe.exists(self.keys.heartbeat(seat))
+        return live_or_all(seats, pipe.execute())
+
+    def _hint(self) -> str:
+        try:
+            seats = self._seat_count()
+            pipe = self.redis.pipeline(transaction=False)
+            for seat in range(seats):
+                pipe.hgetall(self.keys.heartbeat(seat))
+            return hint(self.keys, pipe.execute())
+        except ParliamentUnavailable as exc:
+            return str(exc)
+        except TRANSIENT:
+            return ""
+
+    # ------------------------------------------------------------- the reply stream
+
+    def _send(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
+        """XADD in one pipelined round trip; an unreachable Redis is noted, not raised."""
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, fields in entries:
+            pipe.xadd(stream, dict(fields), maxlen=MAXLEN, approximate=True)
+        try:
+            pipe.execute()
+        except TRANSIENT as exc:
+            self._redis_error = exc
+            log.warning("could not send %d entries to Redis (%s); retrying", len(entries), exc)
+
+    def _wait(self, ready: Callable[[], T | None], until: float) -> T | None:
+        """``ready()`` once it is not None (evaluated under the lock), or None at ``until``."""
+        while True:
+            with self._cond:
+                while True:
+                    got = ready()
+                    if got is not None:
+                        return got
+                    now = time.monotonic()
+                    if now >= until:
+                        return None
+                    if not self._reading:
+                        self._reading = True
+                        block = max(1, min(self._block_ms, int((until - now) * 1000)))
+                        break
+                    self._cond.wait(until - now)
+            self._read(block)
+
+    def _read(self, block_ms: int) -> None:
+        """One XREAD of the reply stream (only the thread holding ``_reading``)."""
+        entries: list[Any] = []
+        try:
+            reply = self.redis.xread({self.reply_stream: self._last_id}, count=READ_COUNT,
+                                     block=block_ms)
+            entries = _entries(reply)
+            self._redis_error = None
+        except TRANSIENT as exc:
+            self._redis_error = exc
+            time.sleep(min(0.05, block_ms / 1000))
+        finally:
+            with self._cond:
+                self._reading = False
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._file(parse_reply(fields))
+                self._cond.notify_all()
+
+    def _file(self, item: Reply | LawAnswer | None) -> None:
+        if isinstance(item, Reply):
+            if item.pid in self._pids:
+                self._replies.setdefault(item.pid, item)    # a retry's duplicate is the same
+        elif isinstance(item, LawAnswer):
+            if item.req in self._answers:
+                self._answers[item.req].append(item)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this paxos_redis Client is closed; create a new one")
+
+    def close(self) -> None:
+        """Forget the reply stream (if its id was ours) and close a connection we opened."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._own_id:
+                self.redis.delete(self.reply_stream)
+        except TRANSIENT:
+            pass
+        finally:
+            if self._owns_redis:
+                self.redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,174 @@
+"""AsyncClient: the citizens' API on asyncio, on fakeredis and on a real redis-server.
+
+The president is :class:`test_client.PresidentDouble`, the same TEST DOUBLE of the
+citizen-side protocol as for the blocking client (a thread on a sync connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import fakeredis
+import pytest
+from redis_server import RedisServer
+from test_client import KEYS, PresidentDouble, pids_sent
+
+from paxos_redis.aio import AsyncClient
+from paxos_redis.citizens import PetitionEntry
+from paxos_redis.connection import connect
+from paxos_redis.errors import DecreeTooLarge, PetitionRefused, PetitionTimeout
+
+T = TypeVar("T")
+
+
+class Setup:
+    """One Redis: a sync connection for the double, and async clients made inside a loop."""
+
+    def __init__(self, sync: Any, make: Callable[..., AsyncClient], real: bool) -> None:
+        self.sync, self.make, self.real = sync, make, real
+        self.president = PresidentDouble(sync)
+
+    def run(self, body: Callable[[AsyncClient], Awaitable[T]], **kw: Any) -> T:
+        async def main() -> T:
+            async with self.make(**kw) as client:
+                return await body(client)
+        return asyncio.run(main())
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
+def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
+    if request.param == "fakeredis":
+        server = fakeredis.FakeServer()
+        sync: Any = fakeredis.FakeRedis(server=server)
+
+        def make(**kw: Any) -> AsyncClient:
+            return AsyncClient(fakeredis.FakeAsyncRedis(server=server), "senate",
+                               **{"retry": 0.2, **kw})
+    else:
+        real: RedisServer = request.getfixturevalue("redis_server")
+        sync = connect(real.url)
+
+        def make(**kw: Any) -> AsyncClient:
+            return AsyncClient.from_url(real.url, "senate", **{"retry": 0.2, **kw})
+    s = Setup(sync, make, real=request.param == "real")
+    yield s
+    s.president.stop()
+    sync.close()
+
+
+def test_two_thousand_concurrent_petitions(setup: Setup) -> None:
+    setup.president.start()
+    bodies = [f"decree {i}".encode() for i in range(2000)]
+    connections: list[int] = []
+
+    async def body(client: AsyncClient) -> list[int]:
+        async def watch() -> None:       # how many connections the citizen opened
+            while True:
+                if setup.real:
+                    connections.append(sum(1 for c in setup.sync.client_list()
+                                           if c["name"] == "paxos-citizen"))
+                await asyncio.sleep(0.05)
+        watcher = asyncio.create_task(watch())
+        try:
+            return list(await asyncio.gather(*(client.petition(b) for b in bodies)))
+        finally:
+            watcher.cancel()
+
+    started = time.monotonic()
+    numbers = setup.run(body, retry=5.0)
+    assert time.monotonic() - started < 15
+    assert len(set(numbers)) == 2000
+    passed = dict(setup.president.passed())
+    assert [passed[n] for n in numbers] == bodies
+    assert max(connections, default=0) <= 4      # batched sends + one reader, not 2,000
+
+
+def test_petition_many_and_law_in_order(setup: Setup) -> None:
+    setup.president.chunk = 7
+    setup.president.lag = {0: 5}
+    setup.president.start()
+
+    async def body(client: AsyncClient) -> tuple[list[int], list[tuple[int, bytes]]]:
+        numbers = await client.petition_many([b"a", "b", b"c"] * 20)
+        return numbers, await client.law()
+
+    numbers, law = setup.run(body)
+    assert law == setup.president.passed()
+    assert [b for _, b in law] == [b"a", b"b", b"c"] * 20
+    assert [n for n, _ in law] == numbers
+
+
+def test_retries_lost_petitions_and_same_pid(setup: Setup) -> None:
+    setup.president.drop_first.add("p-lost")
+    setup.president.start()
+
+    async def body(client: AsyncClient) -> tuple[int, int, int]:
+        lost = await client.petition(b"lost once", pid="p-lost")
+        again = await client.petition(b"lost once", pid="p-lost")
+        other = await client.petition(b"other")
+        return lost, again, other
+
+    lost, again, other = setup.run(body)
+    assert lost == again == setup.president.first["p-lost"] != other
+    assert setup.president.dropped == ["p-lost"]
+    assert pids_sent(setup.sync).count("p-lost") >= 3
+
+
+def test_timeout_refusal_and_oversize(setup: Setup) -> None:
+    setup.president.refuse["p-bad"] = "not a decree we pass"
+    setup.president.start()
+    setup.president.silent = True                # after start: config and heartbeats exist
+
+    async def body(client: AsyncClient) -> None:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(PetitionTimeout) as caught:
+            await client.petition(b"nobody", timeout=0.4, pid="p-slow")
+        assert asyncio.get_running_loop().time() - started >= 0.4
+        assert caught.value.pid == "p-slow" and "0.4 s" in str(caught.value)
+        assert "seat 0 presides" in str(caught.value)
+        with pytest.raises(PetitionTimeout) as many:
+            await client.petition_many([b"x", b"y"], timeout=0.3)
+        assert len(many.value.pids) == 2 and "(and 1 more)" in str(many.value)
+        with pytest.raises(DecreeTooLarge):
+            await client.petition_many([b"ok", b"x" * 11])
+        setup.president.silent = False
+        with pytest.raises(PetitionRefused, match="not a decree we pass"):
+            await client.petition(b"?", pid="p-bad")
+
+    setup.run(body, max_decree_bytes=10)
+    sent = {PetitionEntry.parse(f).decree.body for _, f in setup.sync.xrange(KEYS.petitions())}
+    assert sent == {b"nobody", b"x", b"y", b"?"}    # nothing of the oversize batch
+
+
+def test_linearizable_law_waits_for_the_barrier(setup: Setup) -> None:
+    setup.president.start()
+
+    async def body(client: AsyncClient) -> None:
+        numbers = await client.petition_many([b"a", b"b", b"c"])
+        setup.president.lag = {0: 3, 1: 3, 2: 3}
+        assert await client.law() == [(numbers[0], b"a")]
+        asyncio.get_running_loop().call_later(0.3, setup.president.lag.clear)
+        fresh = await client.law(linearizable=True)
+        assert fresh == list(zip(numbers, [b"a", b"b", b"c"], strict=True))
+        assert await client.sync() > numbers[-1]
+
+    setup.run(body)
+
+
+def test_an_async_client_is_bound_to_one_loop(setup: Setup) -> None:
+    setup.president.start()
+    client = setup.make()
+
+    async def first() -> int:
+        n = await client.petition(b"first loop")
+        await client.redis.connection_pool.disconnect()   # its connections die with this loop
+        return n
+    assert asyncio.run(first()) == 0
+
+    async def elsewhere() -> None:
+        with pytest.raises(RuntimeError, match="one AsyncClient per event loop"):
+            await client.petition(b"second loop")
+    asyncio.run(elsewhere())
