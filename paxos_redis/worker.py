@@ -219,9 +219,6 @@ class Worker:
         for entry_id, fields in entries:
             try:
                 petition = PetitionEntry.parse(fields)
-                if len(petition.decree.body) > self.settings.max_decree_bytes:
-                    raise MalformedMessage("body", f"{len(petition.decree.body)} bytes is over "
-                                           f"the limit of {self.settings.max_decree_bytes}")
             except MalformedMessage as exc:
                 self.refused += 1
                 self.redis.xadd(self.keys.deadletter(), {b"reason": str(exc).encode()},
@@ -229,6 +226,13 @@ class Worker:
                 petition_acks.append(entry_id)
                 continue
             pid = petition.decree.petition
+            size = len(petition.decree.body)
+            if size > self.settings.max_decree_bytes:            # refused, and told so
+                error = f"decree of {size} bytes is over the limit of " \
+                        f"{self.settings.max_decree_bytes} bytes"
+                extra.append((self.keys.replies(petition.reply), Reply(pid, error=error).fields()))
+                petition_acks.append(entry_id)
+                continue
             first = self.priest.law.first_of.get(pid)
             if first is not None:                       # passed already: a retry
                 extra.append((self.keys.replies(petition.reply), Reply(pid, n=first).fields()))

@@ -150,3 +150,21 @@ def test_god_with_a_contradicting_seat_count_stops(parliament: InProcessParliame
     with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
         God(wrong, redis).provision()
     assert not redis.exists(parliament.settings.keys.config()), "the wrong count was written"
+
+
+def test_oversized_petition_is_refused_with_a_reason(tmp_path: Path) -> None:
+    from paxos_redis.errors import PetitionRefused
+
+    server = fakeredis.FakeServer()
+    p = InProcessParliament(lambda: fakeredis.FakeRedis(server=server), tmp_path)
+    p.settings = p.settings.with_(max_decree_bytes=1000)
+    p.start()
+    try:
+        # a citizen whose own limit is higher than the priests': the priests refuse it
+        c = Client(fakeredis.FakeRedis(server=server), p.settings.parliament,
+                   max_decree_bytes=1 << 20)
+        with pytest.raises(PetitionRefused, match="over the limit of 1000 bytes"):
+            c.petition(b"x" * 5000)
+        assert c.petition(b"small") >= 0
+    finally:
+        p.close()
