@@ -12,6 +12,7 @@ a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from .protocol.messages import Entry
 
 ROLE_CITIZEN = b"citizen"
 ROLE_GOD = b"god"
+_CITIZEN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 def _get(fields: Mapping[Any, Any], name: str) -> bytes:
@@ -37,6 +39,14 @@ def _text(fields: Mapping[Any, Any], name: str) -> str:
         return _get(fields, name).decode()
     except UnicodeDecodeError:
         raise MalformedMessage(name, "not UTF-8") from None
+
+
+def _citizen(fields: Mapping[Any, Any], name: str) -> str:
+    text = _text(fields, name)
+    if not _CITIZEN_ID.fullmatch(text):
+        raise MalformedMessage(name, f"invalid citizen id {text[:40]!r}: use 1 to 128 of "
+                               "A-Z a-z 0-9 _ . : -")
+    return text
 
 
 def _number(fields: Mapping[Any, Any], name: str) -> int:
@@ -63,7 +73,7 @@ class PetitionEntry:
         if not pid:
             raise MalformedMessage("pid", "empty petition id")
         try:
-            return cls(Decree(pid, _get(fields, "body")), _text(fields, "reply"))
+            return cls(Decree(pid, _get(fields, "body")), _citizen(fields, "reply"))
         except ProtocolError as exc:
             raise MalformedMessage("pid", str(exc)) from None
 
@@ -108,7 +118,9 @@ class LawQuery:
 
     @classmethod
     def parse(cls, fields: Mapping[Any, Any]) -> LawQuery:
-        return cls(_text(fields, "req"), _text(fields, "reply"), _number(fields, "from"),
+        if _get(fields, "code") != b"1":
+            raise MalformedMessage("code", "unknown citizen code")
+        return cls(_text(fields, "req"), _citizen(fields, "reply"), _number(fields, "from"),
                    _number(fields, "to"))
 
 

@@ -22,6 +22,7 @@ from .citizens import START_BALLOT
 from .connection import redact
 from .keys import PRIEST_GROUP
 from .settings import Settings
+from .wire import Wire
 
 log = logging.getLogger("paxos_redis.god")
 
@@ -49,6 +50,7 @@ class God:
         self.election_ms = election_ms
         self.stopping = threading.Event()
         self.elections = 0
+        self.wire = Wire(settings.parliament, settings.secret)
 
     def provision(self) -> None:
         """Seats, streams and groups; idempotent, and safe to repeat after Redis lost them.
@@ -109,7 +111,8 @@ class God:
         seat = max(alive, key=lambda s: (int(alive[s].get("known", 0)), -s))
         if not self.redis.set(self.keys.election(), seat, nx=True, px=self.election_ms):
             return None
-        self.redis.xadd(self.keys.inbox(seat), START_BALLOT, maxlen=self.settings.maxlen,
+        self.redis.xadd(self.keys.inbox(seat), self.wire.seal_fields(START_BALLOT),
+                        maxlen=self.settings.maxlen,
                         approximate=True)
         self.elections += 1
         log.info("god: no president acts; asked priest %d to start a ballot", seat)

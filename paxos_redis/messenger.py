@@ -236,7 +236,8 @@ class Messenger:
         results = pipe.execute()
         return int(results[-1]) if acks else 0
 
-    def dead_letter(self, entry_id: KeyT, fields: Any, reason: str) -> bytes:
+    def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
+                    stream: str | None = None) -> bytes:
         """Move an entry nobody can read to the dead-letter stream, count it, and ack it.
 
         The original fields are kept (values Redis cannot store are ``repr``-ed),
@@ -249,7 +250,7 @@ class Messenger:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.keys.deadletter(), record, maxlen=self.maxlen, approximate=True)
         pipe.hincrby(self.keys.stats(), STAT_DEADLETTER, 1)
-        pipe.xack(self.inbox, self.group, entry_id)
+        pipe.xack(stream or self.inbox, self.group, entry_id)
         new_id, _, _ = pipe.execute()
         log.warning("seat %s: dead-lettered entry %r: %s", self.seat, entry_id, reason)
         return bytes(new_id)

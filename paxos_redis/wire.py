@@ -46,7 +46,11 @@ class Wire:
         self.secret = _bytes(secret) if secret else None
 
     def seal(self, message: Message) -> dict[bytes, bytes]:
-        fields = codec.encode(message)
+        return self.seal_fields(codec.encode(message))
+
+    def seal_fields(self, fields: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """Add the parliament's name and, with a secret, the tag (god's word uses this too)."""
+        fields = dict(fields)
         fields[PARLIAMENT_FIELD] = self.parliament
         if self.secret is not None:
             fields[AUTH_FIELD] = _tag(self.secret, fields)
@@ -54,7 +58,14 @@ class Wire:
 
     def open(self, raw: Mapping[Any, Any]) -> Message:
         """Check parliament and tag, then decode; raises Refused or MalformedMessage."""
-        fields = {_bytes(k): _bytes(v) for k, v in raw.items()}
+        return codec.decode(self.check(raw))
+
+    def check(self, raw: Mapping[Any, Any]) -> dict[bytes, bytes]:
+        """The fields, if they are for this parliament and (with a secret) authentic."""
+        try:
+            fields = {_bytes(k): _bytes(v) for k, v in raw.items()}
+        except (TypeError, ValueError, AttributeError):
+            raise Refused("fields are not a mapping of bytes") from None
         parliament = fields.get(PARLIAMENT_FIELD)
         if parliament != self.parliament:
             raise Refused(f"message for parliament {parliament!r}, this is {self.parliament!r}")
@@ -62,5 +73,5 @@ class Wire:
             tag = fields.get(AUTH_FIELD)
             if tag is None or not hmac.compare_digest(tag, _tag(self.secret, fields)):
                 raise Refused("authentication failed: missing or wrong HMAC "
-                              "(is PAXOS_SECRET the same on every priest?)")
-        return codec.decode(fields)
+                              "(is PAXOS_SECRET the same on every priest and god?)")
+        return fields

@@ -181,6 +181,8 @@ class Worker:
         try:
             role = role_of(fields) if isinstance(fields, dict) else b""
             if role == ROLE_GOD:
+                if self.wire.check(fields).get(b"code") != b"1":
+                    raise MalformedMessage("code", "unknown code for god's word")
                 if not self.priest.is_president:
                     log.info("priest %d: god asks for a ballot; starting one", self.seat)
                     effects.extend(self.priest.start_ballot())
@@ -188,10 +190,14 @@ class Worker:
                 extra.append(self._law_answer(LawQuery.parse(fields)))
             else:
                 message = self.wire.open(fields)
-                if not 0 <= message.sender < self.priest.quorum.seats:
-                    raise Refused(f"sender seat {message.sender} is not in this parliament")
+                seats = self.priest.quorum.seats
+                if not 0 <= message.sender < seats or message.ballot.priest >= seats:
+                    raise Refused(f"sender seat {message.sender} or ballot {message.ballot} "
+                                  "is not of this parliament")
+                if message.role == "president" and message.ballot.priest != message.sender:
+                    raise Refused(f"ballot {message.ballot} is not seat {message.sender}'s")
                 effects.extend(self.priest.receive(message))
-        except (MalformedMessage, Refused, ProtocolError) as exc:
+        except (MalformedMessage, Refused, ProtocolError, ValueError) as exc:
             self.refused += 1
             self.messenger.dead_letter(entry_id, fields, str(exc))
             return
@@ -221,9 +227,7 @@ class Worker:
                 petition = PetitionEntry.parse(fields)
             except MalformedMessage as exc:
                 self.refused += 1
-                self.redis.xadd(self.keys.deadletter(), {b"reason": str(exc).encode()},
-                                maxlen=self.settings.maxlen, approximate=True)
-                petition_acks.append(entry_id)
+                self.messenger.dead_letter(entry_id, fields, str(exc), stream=self.petitions)
                 continue
             pid = petition.decree.petition
             size = len(petition.decree.body)

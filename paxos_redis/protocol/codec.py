@@ -118,8 +118,16 @@ def _int(text: bytes) -> int:
     return int(text)
 
 
+#: the highest ballot round accepted from the wire: far below what a ballot can hold, so a
+#: priest that promised it can always pick a higher ballot of its own (B1)
+MAX_WIRE_ROUND = 2**62
+
+
 def _ballot(text: bytes) -> Ballot:
-    return Ballot.parse(text.decode("ascii"))
+    ballot = Ballot.parse(text.decode("ascii"))
+    if ballot.round > MAX_WIRE_ROUND:
+        raise ProtocolError(f"ballot round {ballot.round} is above {MAX_WIRE_ROUND}")
+    return ballot
 
 
 def _int_out(value: int) -> bytes:

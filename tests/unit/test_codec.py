@@ -156,7 +156,7 @@ def test_round_trip_large_batches() -> None:
 
 def test_round_trip_extreme_scalars() -> None:
     big = 2**64 - 2
-    message = VoteNo(big, Ballot(big, 2**31 - 1), big, Ballot(big + 1, 0))
+    message = VoteNo(big, Ballot(2**62 - 1, 2**31 - 1), big, Ballot(2**62, 0))
     assert decode(encode(message)) == message
     assert decode(encode(Inquiry(0, 0, ZERO))) == Inquiry(0, 0, ZERO)
 
@@ -438,7 +438,14 @@ def test_pack_helpers_round_trip() -> None:
 ints = st.integers(min_value=0, max_value=2**64 - 1)
 numbers = st.integers(min_value=0, max_value=2**64 - 1)
 packed_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**31 - 1))
-text_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**31 - 1))
+text_ballots = st.builds(Ballot, st.integers(0, 2**62), st.integers(-1, 2**31 - 1))
+
+
+def test_ballot_rounds_near_the_end_of_the_number_space_are_refused() -> None:
+    fields = encode(VoteNo(0, Ballot(2**62 + 1, 0), 0, ZERO))
+    with pytest.raises(MalformedMessage) as info:
+        decode(fields)
+    assert info.value.field == "ballot"
 decrees = st.builds(Decree, st.text(max_size=12), st.binary(max_size=40))
 entries = st.lists(st.tuples(numbers, decrees), max_size=6).map(tuple)
 votes = st.lists(st.tuples(numbers, packed_ballots, decrees), max_size=6).map(tuple)
