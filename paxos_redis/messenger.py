@@ -160,12 +160,6 @@ class Messenger:
             out[key] = _entries([[name, entries]])
         return out
 
-    def ack(self, stream: str, ids: Iterable[KeyT]) -> None:
-        """Acknowledge entries of another stream read through this messenger's group."""
-        ids = list(ids)
-        if ids:
-            self.redis.xack(stream, self.group, *ids)
-
     def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
         """Claim up to ``count`` entries pending longer than ``min_idle_ms`` for this consumer.
 
@@ -212,13 +206,18 @@ class Messenger:
         outgoing: Iterable[tuple[int, Mapping[Any, Any]]],
         ack_ids: Iterable[KeyT],
         extra: Iterable[tuple[KeyT, Mapping[Any, Any]]] = (),
+        *,
+        expire: Mapping[KeyT, int] | None = None,
+        other_acks: Mapping[KeyT, list[KeyT]] | None = None,
     ) -> int:
         """Send, publish and ack a batch in ONE pipelined round trip.
 
         ``outgoing``: ``(seat, fields)`` for other priests' inboxes; ``extra``:
         ``(stream key, fields)`` for anything else (replies to citizens, the law
-        feed).  Every XADD trims its stream to about ``maxlen``.  Acks go last.
-        Returns how many entries the XACK acknowledged (0 if there was none).
+        feed).  Every XADD trims its stream to about ``maxlen``.  ``expire`` sets a TTL
+        in seconds on streams written here; ``other_acks`` acks entries of other streams
+        read through this group.  Acks go last, this inbox's very last.
+        Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
         """
         pipe = self.redis.pipeline(transaction=False)
         queued = 0
@@ -228,6 +227,13 @@ class Messenger:
         for stream, fields in extra:
             pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
             queued += 1
+        for stream, seconds in (expire or {}).items():
+            pipe.expire(stream, seconds)
+            queued += 1
+        for stream, ids in (other_acks or {}).items():
+            if ids:
+                pipe.xack(stream, self.group, *ids)
+                queued += 1
         acks = list(ack_ids)
         if acks:
             pipe.xack(self.inbox, self.group, *acks)

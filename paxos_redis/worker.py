@@ -157,14 +157,9 @@ class Worker:
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
         outgoing = [(dst, self.wire.seal(m)) for dst, m in effects.messages]
-        self.messenger.flush(outgoing, acks, extra)
-        self.messenger.ack(self.petitions, petition_acks)
-        if extra:
-            citizens = {stream for stream, _ in extra}
-            pipe = self.redis.pipeline(transaction=False)
-            for stream in citizens:
-                pipe.expire(stream, REPLY_TTL_S)
-            pipe.execute()
+        citizens = {stream: REPLY_TTL_S for stream, _ in extra}
+        self.messenger.flush(outgoing, acks, extra, expire=citizens,
+                             other_acks={self.petitions: petition_acks})
 
     def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[bytes]) -> None:
         waiting = self.waiting.pop(enacted.decree.petition, None)

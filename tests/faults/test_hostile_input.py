@@ -183,12 +183,12 @@ def test_a_huge_ballot_may_change_the_promise_but_only_through_the_ledger(
         flush = worker.messenger.flush
         seen: list[bool] = []
 
-        def checked_flush(outgoing: Any, acks: Any, extra: Any = ()) -> int:
+        def checked_flush(outgoing: Any, acks: Any, extra: Any = (), **kw: Any) -> int:
             outgoing = list(outgoing)
             if any(dst == sender for dst, _ in outgoing):   # the reply is about to leave
                 records, _ = replay(path, path.read_bytes())
                 seen.append(Promise(ballot) in records)
-            return flush(outgoing, acks, extra)
+            return flush(outgoing, acks, extra, **kw)
 
         worker.messenger.flush = checked_flush        # type: ignore[method-assign]
         redis.xadd(worker.keys.inbox(0), WIRE.seal(NextBallot(sender, ballot, known, 0)))
