@@ -19,3 +19,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nemesis", "fault-injection runs on real processes")
+    group.addoption("--nemesis-runs", type=int, default=5, help="runs (seeds) (default 5)")
+    group.addoption("--nemesis-seconds", type=float, default=30.0,
+                    help="seconds of faults per run (default 30)")
+    group.addoption("--nemesis-seed", type=int, default=0, help="first seed (default 0)")

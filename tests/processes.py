@@ -127,13 +127,15 @@ class Parliament:
         env.update(self.extra_env)
         return env
 
-    def spawn(self, name: str, argv: list[str]) -> Process:
-        """Start ``argv`` in its own session with stdout+stderr going to ``logs/<name>-<k>.log``."""
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        """Start ``argv`` in its own session with stdout+stderr going to ``logs/<name>-<k>.log``
+        (``env`` overrides :meth:`env` for this process)."""
         self._count += 1
         log = self.log_dir / f"{name}-{self._count}.log"
         with open(log, "wb") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, env=self.env(), cwd=str(self.root),
+                                     stderr=subprocess.STDOUT, env={**self.env(), **(env or {})},
+                                     cwd=str(self.root),
                                      start_new_session=True)
         process = Process(name, popen, log)
         self.everything.append(process)
