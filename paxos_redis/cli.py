@@ -14,6 +14,7 @@ from . import demo
 from .connection import check, connect, redact
 from .errors import PaxosError
 from .god import MembershipConflict
+from .keys import Keys
 from .ledger import LedgerError, dump, law_line, law_lines, replay
 from .protocol import ProtocolError
 from .settings import Settings, SettingsError
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ledger", help="dump one ledger file")
     p.add_argument("--file", required=True, type=Path, help="the ledger file")
     p.add_argument("--law", action="store_true", help="only its law, as N,DECREE lines")
+    p = sub.add_parser("acl", help="print the ACL SETUSER line of a least-privilege Redis user")
+    p.add_argument("--parliament", help="parliament name (env PAXOS_PARLIAMENT; default 'default')")
+    p.add_argument("--user", help="ACL user name (default paxos-PARLIAMENT)")
+    p.add_argument("--password-env", metavar="VAR", help="read the password from environment "
+                   "variable VAR; printed only as its SHA-256 (#...); without it the user "
+                   "has no password and cannot log in until you add one")
+    p.add_argument("--redis-version", default="7.2", metavar="X.Y",
+                   help="the server's version (default 7.2: 7.2 or later); before 7.2 the "
+                   "line leaves out CLIENT SETINFO, which older servers do not know")
     demo.add_parser(sub)
     return parser
 
@@ -162,8 +172,33 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_acl(args: argparse.Namespace) -> int:
+    import os
+
+    from .acl import parse_version, setuser_line
+    parliament = args.parliament or os.environ.get("PAXOS_PARLIAMENT") or "default"
+    try:
+        version = parse_version(args.redis_version)
+        user = args.user or f"paxos-{Keys(parliament).parliament}"
+        password = None
+        if args.password_env:
+            password = os.environ.get(args.password_env)
+            if not password:
+                raise CliError(f"--password-env {args.password_env}: that environment variable "
+                               "is not set or empty; export the password in it first")
+        line = setuser_line(user, parliament, password, redis_version=version)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(line)
+    if password is None:
+        print(f"paxos-redis: note: user {user!r} has no password and cannot log in until you "
+              f"add one (ACL SETUSER {user} >PASSWORD) or re-run with --password-env VAR",
+              file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"priest": cmd_priest, "god": cmd_god, "petition": cmd_petition, "law": cmd_law,
-            "status": cmd_status, "ledger": cmd_ledger, "demo": demo.run}
+            "status": cmd_status, "ledger": cmd_ledger, "acl": cmd_acl, "demo": demo.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
