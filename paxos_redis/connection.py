@@ -59,20 +59,33 @@ PERMANENT: tuple[type[Exception], ...] = (AuthenticationError, AuthorizationErro
 
 
 def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (safe to log)."""
+    """``url`` with its password replaced by ``***`` (safe to log).
+
+    A password given as a query parameter (``?password=...``, ``?ssl_password=...``,
+    which redis-py's ``from_url`` also accepts) is replaced too.
+    """
+    base, mark, query = url.partition("?")
+    if mark:
+        query, hash_, fragment = query.partition("#")
+        query = "&".join(_redact_param(param) for param in query.split("&")) + hash_ + fragment
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(base)
+        if parts.password is None:
+            return base + mark + query
+        port = f":{parts.port}" if parts.port is not None else ""
     except ValueError:
         return "<unparseable redis url>"
-    if parts.password is None:
-        return url
     user = parts.username or ""
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
     netloc = f"{user}:***@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment)) + mark + query
+
+
+def _redact_param(param: str) -> str:
+    name, sep, _ = param.partition("=")
+    return f"{name}=***" if sep and "password" in name.lower() else param
 
 
 def connect(
@@ -115,7 +128,7 @@ def connect(
 
 
 def check(client: redis.Redis, url: str) -> None:
-    """PING once; a refused password becomes an error that says what to fix."""
+    """PING once; a refused password or a TLS mismatch becomes an error that says what to fix."""
     try:
         client.ping()
     except AuthenticationError as exc:
@@ -124,6 +137,28 @@ def check(client: redis.Redis, url: str) -> None:
             "password in the URL (redis://user:password@host:port/db) against the "
             "server's requirepass / ACL"
         ) from exc
+    except TRANSIENT as exc:
+        hint = tls_hint(url, str(exc))
+        if hint is None:
+            raise
+        raise type(exc)(f"{str(exc).rstrip('.')}; {hint}") from exc
+
+
+def tls_hint(url: str, error: str) -> str | None:
+    """What to fix when a connection failed for want of (the right) TLS, else None."""
+    secure = url.lower().startswith("rediss://")
+    text = error.lower()
+    if secure and ("wrong version number" in text or "record layer" in text
+                   or "timeout connecting" in text):
+        return "if that port does not serve TLS, use a redis:// URL (or Redis's tls-port)"
+    if secure and ("certificate" in text or "ssl" in text):
+        return ("the server's TLS certificate was not accepted: name the CA that signed it, "
+                "rediss://host:port/0?ssl_ca_certs=/path/to/ca.crt, and use a host name the "
+                "certificate names")
+    if not secure and url.lower().startswith("redis://") and (
+            "reset by peer" in text or "closed by server" in text):
+        return "if that port serves TLS (Redis's tls-port), use a rediss:// URL"
+    return None
 
 
 class Backoff:
