@@ -27,3 +27,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nemesis-seconds", type=float, default=30.0,
                     help="seconds of faults per run (default 30)")
     group.addoption("--nemesis-seed", type=int, default=0, help="first seed (default 0)")
+    parser.addoption("--fuzz-runs", type=int, default=3000,
+                     help="inputs for the inbox fuzzer (default 3000)")

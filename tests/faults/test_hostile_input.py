@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
