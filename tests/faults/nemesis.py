@@ -1,6 +1,6 @@
 """The nemesis: a real parliament, faults from a seed, every citizen operation recorded, checked.
 
-A run starts its own ``redis-server``, a god and 5 priest processes (``chaos_priest.py``:
+A run starts its own ``redis-server``, two gods and 5 priest processes (``chaos_priest.py``:
 the production priest with fault hooks), and 4 citizen threads, each with its own
 :class:`~paxos_redis.client.Client`.  For ``seconds`` the nemesis injects, at random from
 ``seed``:
@@ -13,10 +13,12 @@ the production priest with fault hooks), and 4 citizen threads, each with its ow
   an in-process link fault;
 * ``delay`` / ``dup``: a priest's outgoing messages held back 10-500 ms / sent twice;
 * ``fsync``: the next fsync of a priest's ledger fails (full disk): the priest must stop,
-  and is restarted.
+  and is restarted;
+* ``god``: kill -9 of one of the two gods, restarted 0.5-3 s later.
 
-At most two priests are down (killed, paused, cut, or stopping on a failed fsync) at once,
-so the parliament can make progress during the run too.  Each citizen operation is
+Usually at most two priests are down (killed, paused, cut, or stopping on a failed fsync)
+at once, so the parliament makes progress during the run too; one fault in five may take a
+third, and with it the quorum, until one comes back.  Each citizen operation is
 recorded as invoke / ok (with its decree number) / fail / unknown.  At the end every
 fault is healed, the parliament must pass one more petition (liveness) and converge, the
 priests are stopped, and :mod:`linearizability` checks the history against the laws read
@@ -55,7 +57,7 @@ from paxos_redis.errors import (  # noqa: E402
     ParliamentUnavailable,
     PetitionTimeout,
 )
-from tests.processes import Parliament, Process, wait_for  # noqa: E402
+from tests.processes import REPO, Parliament, Process, wait_for  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 SEATS = 5
@@ -65,7 +67,8 @@ INJECTED = "injected by the nemesis"        # in the log of a priest whose fsync
 #: a priest (re)started while its link was cut stops with this one line; its supervisor
 #: (compose's restart policy; here the nemesis) starts it again
 STARTUP_OUTAGE = "is unreachable: "
-WEIGHTS = {"kill": 3, "pause": 2, "redis": 1, "cut": 2, "delay": 1, "dup": 1, "fsync": 1}
+WEIGHTS = {"kill": 3, "pause": 2, "redis": 1, "cut": 2, "delay": 1, "dup": 1, "fsync": 1,
+           "god": 1}
 
 
 @dataclass
@@ -174,6 +177,16 @@ class FaultyParliament(Parliament):
             self.wait_seated(process, timeout)
         return process
 
+    def spawn_god(self) -> Process:
+        return self.spawn("god", [sys.executable, str(REPO / "workers" / "god.py"),
+                                  "--priests", str(SEATS)])
+
+    def start_gods(self, count: int) -> None:
+        """``count`` gods at once (they share the work through a short election lock)."""
+        self.gods = [self.spawn_god() for _ in range(count)]
+        wait_for(lambda: self.redis.hget(self.keys.config(), "seats") is not None, 15,
+                 "a god to provision the parliament", explain=self.explain)
+
     def flag(self, seat: int, fault: str, on: bool) -> None:
         path = self.chaos / f"seat{seat}.{fault}"
         if on:
@@ -199,6 +212,7 @@ class Nemesis:
         self.noisy: set[int] = set()                    # seats with delay/dup on
         self.heals: list[tuple[float, Callable[[], None]]] = []
         self.expect_exit: set[int] = set()
+        self.killed_gods: set[int] = set()
 
     # ------------------------------------------------------------ faults
 
@@ -216,12 +230,22 @@ class Nemesis:
 
     def inject(self) -> None:
         kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
-        if kind in DOWN_KINDS and len(self.down) >= MAX_DOWN:
+        cap = MAX_DOWN + (self.rng.random() < 0.2)
+        if kind in DOWN_KINDS and len(self.down) >= cap:
             return
         p = self.parliament
         if kind == "redis":
             self.server.restart()
             self.report.faults[kind] += 1
+            return
+        if kind == "god":
+            god = self.rng.choice([g for g in p.gods if g.alive] or [None])
+            if god is not None:
+                self.report.faults[kind] += 1
+                god.signal(signal.SIGKILL)
+                god.wait(10)
+                self.killed_gods.add(god.pid)
+                self._later(0.5, 3.0, lambda: p.gods.append(p.spawn_god()))
             return
         seat = self._target(kind in ("kill", "pause"))
         if seat is None:
@@ -298,6 +322,13 @@ class Nemesis:
                                          f"(rc {process.popen.poll()}):\n{process.tail(8)}")
                 self._restart(seat)
 
+    def watch_gods(self) -> None:
+        for god in self.parliament.gods:
+            if not god.alive and god.pid not in self.killed_gods:
+                self.killed_gods.add(god.pid)
+                self.report.verdict.fail(f"a god exited by itself (rc {god.popen.poll()}):\n"
+                                         f"{god.tail(8)}")
+
     def heal_all(self) -> None:
         """Take back every fault: resume, reconnect, quiet, restart the dead; until every
         seat has a live priest."""
@@ -332,7 +363,7 @@ class Nemesis:
         history: History | None = None
         try:
             p = self.parliament
-            p.start_god()
+            p.start_gods(2)
             for seat in range(SEATS):
                 p.start_priest(seat, wait=False)
             for seat in range(SEATS):
@@ -344,6 +375,7 @@ class Nemesis:
             while time.monotonic() < until:
                 self._tick()
                 self.watch()
+                self.watch_gods()
                 if time.monotonic() >= next_fault:
                     self.inject()
                     next_fault = time.monotonic() + self.rng.uniform(0.3, 1.5)
