@@ -11,6 +11,7 @@ from pathlib import Path
 from redis.exceptions import AuthenticationError, RedisError
 
 from . import demo
+from .bench import command as bench_command
 from .connection import check, connect, redact
 from .errors import PaxosError
 from .god import MembershipConflict
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the server's version (default 7.2: 7.2 or later); before 7.2 the "
                    "line leaves out CLIENT SETINFO, which older servers do not know")
     demo.add_parser(sub)
+    bench_command.add_parser(sub)
     return parser
 
 
@@ -198,7 +200,8 @@ def cmd_acl(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"priest": cmd_priest, "god": cmd_god, "petition": cmd_petition, "law": cmd_law,
-            "status": cmd_status, "ledger": cmd_ledger, "acl": cmd_acl, "demo": demo.run}
+            "status": cmd_status, "ledger": cmd_ledger, "acl": cmd_acl, "demo": demo.run,
+            "bench": bench_command.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,250 @@
+"""The parliament under test: its own ``redis-server`` (or ``--redis URL``), a god, N priests.
+
+Every child runs in its own session (process group) with its output in a log file;
+:meth:`Children.stop` ends each group with SIGTERM, then SIGKILL, so a failed or
+interrupted benchmark leaves nothing running.  Ledgers live in a fresh directory on a
+real disk (``/var/tmp`` by default, not ``/tmp``, which is often ``tmpfs``) and the
+priests fsync every batch, as they always do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..connection import connect, redact
+from ..keys import Keys
+from .procfs import MEMORY_FILESYSTEMS, filesystem
+
+READY_TIMEOUT_S = 60.0
+
+
+class BenchError(Exception):
+    """The benchmark could not run or a process under test failed; the message says which."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli_argv() -> list[str]:
+    """``paxos-redis`` as this interpreter runs it (works from an installed package)."""
+    return [sys.executable, "-m", "paxos_redis.cli"]
+
+
+class Children:
+    """Child processes, each in its own process group, each with a log file in ``logdir``."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
+              cwd: Path | None = None, pipes: bool = False) -> subprocess.Popen[bytes]:
+        """Start ``argv``; stderr (and stdout unless ``pipes``) go to ``logdir/name.log``."""
+        with open(self.logdir / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else log, stderr=log, env=env,
+                cwd=None if cwd is None else str(cwd), start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def name_of(self, proc: subprocess.Popen[bytes]) -> str:
+        return next((n for n, p in self.procs if p is proc), "?")
+
+    def stop(self, procs: list[subprocess.Popen[bytes]] | None = None, grace: float = 5.0) -> None:
+        """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL."""
+        chosen = [p for _, p in self.procs if procs is None or p in procs]
+        for proc in chosen:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in chosen:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.05, deadline - time.monotonic()))
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        try:
+            text = (self.logdir / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:]) or "(empty log)"
+
+
+def _ledger_dir(wanted: Path | None) -> tuple[Path, bool]:
+    """The ledgers' directory and whether we made it (then it is removed at the end)."""
+    if wanted is not None:
+        wanted.mkdir(parents=True, exist_ok=True)
+        return wanted, False
+    base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="paxos-bench-ledgers-", dir=base)), True
+
+
+class Cluster:
+    """One parliament: Redis (own or given), a god and ``priests`` priest processes.
+
+    ``priest_argv(i)``, if given, replaces ``paxos-redis priest`` for priest ``i`` (the
+    benchmarks use it to run priests under cProfile).
+    """
+
+    def __init__(self, *, priests: int, workdir: Path, redis_url: str | None = None,
+                 ledger_dir: Path | None = None,
+                 priest_argv: Callable[[int], list[str]] | None = None) -> None:
+        self.seats, self.workdir = priests, workdir
+        self.children = Children(workdir / "logs")
+        self.children.logdir.mkdir(parents=True, exist_ok=True)
+        self.own_redis = redis_url is None
+        self.url = redis_url or ""
+        self.parliament = "bench" if self.own_redis else f"bench-{secrets.token_hex(4)}"
+        self.keys = Keys(self.parliament)
+        self.ledgers, self._own_ledgers = _ledger_dir(ledger_dir)
+        self.ledger_fs = filesystem(self.ledgers)
+        self.priest_argv = priest_argv
+        self.redis_proc: subprocess.Popen[bytes] | None = None
+        self.god: subprocess.Popen[bytes] | None = None
+        self.priests: list[subprocess.Popen[bytes]] = []
+        self.redis: Any = None
+
+    @property
+    def on_memory_fs(self) -> bool:
+        return self.ledger_fs in MEMORY_FILESYSTEMS
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
+        env.update(REDIS_URL=self.url, PAXOS_PARLIAMENT=self.parliament,
+                   PAXOS_LEDGER_DIR=str(self.ledgers), PAXOS_PRIESTS=str(self.seats),
+                   PYTHONUNBUFFERED="1")
+        return env
+
+    # ------------------------------------------------------------- start
+
+    def start(self) -> None:
+        if self.own_redis:
+            self._start_redis()
+        self.redis = connect(self.url, client_name="paxos-bench")
+        try:
+            self.redis.ping()
+        except Exception as exc:
+            raise BenchError(f"Redis at {redact(self.url)} is unreachable: {exc}") from None
+        self.god = self.children.spawn("god", [*cli_argv(), "god", "--priests", str(self.seats)],
+                                       env=self.env(), cwd=self.workdir)
+        self._wait(lambda: self.redis.hget(self.keys.config(), "seats") is not None,
+                   "the god to provision the parliament", "god")
+        for i in range(self.seats):
+            argv = self.priest_argv(i) if self.priest_argv else [*cli_argv(), "priest"]
+            self.priests.append(self.children.spawn(f"priest-{i}", argv, env=self.env(),
+                                                    cwd=self.workdir))
+        self._wait_passes()
+
+    def _start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise BenchError("redis-server is not on PATH: install Redis 7, or give a running "
+                             "one with --redis URL")
+        data = self.workdir / "redis"
+        data.mkdir(exist_ok=True)
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.redis_proc = self.children.spawn(
+            "redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--daemonize", "no", "--dir", str(data)])
+        probe = connect(self.url, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
+        try:
+            self._wait(lambda: _pings(probe), "redis-server to answer PING", "redis-server",
+                       timeout=10.0)
+        finally:
+            probe.close()
+
+    def _wait_passes(self) -> None:
+        """Until a barrier passes: a president is elected and a majority answers."""
+        from ..client import Client
+        from ..errors import PaxosError
+        with Client(self.redis, self.parliament) as citizen:
+            def passes() -> bool:
+                try:
+                    citizen.sync(timeout=2.0)
+                except PaxosError:
+                    return False
+                return True
+            self._wait(passes, "the first decree to pass", "priest-0")
+
+    def _wait(self, ready: Callable[[], bool], what: str, log: str,
+              timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"timed out after {timeout:g} s waiting for {what}; "
+                                 f"{log}.log ends:\n{self.children.tail(log)}")
+            time.sleep(0.05)
+
+    # ------------------------------------------------------------- while running
+
+    def check_alive(self) -> None:
+        """Raise :class:`BenchError` (with its log tail) if Redis, the god or a priest exited."""
+        for proc in [self.redis_proc, self.god, *self.priests]:
+            if proc is not None and proc.poll() is not None:
+                name = self.children.name_of(proc)
+                raise BenchError(f"{name} exited with status {proc.returncode} during the "
+                                 f"benchmark; {name}.log ends:\n{self.children.tail(name)}")
+
+    def seat_of(self) -> dict[int, int]:
+        """pid -> seat, from the priests' heartbeats."""
+        out: dict[int, int] = {}
+        for seat in range(self.seats):
+            pid = self.redis.hget(self.keys.heartbeat(seat), "pid")
+            if pid is not None:
+                out[int(pid)] = seat
+        return out
+
+    def stream_lengths(self) -> dict[str, int]:
+        """XLEN of every key of this parliament that is a stream."""
+        found = {(k.decode() if isinstance(k, bytes) else str(k))
+                 for k in self.redis.scan_iter(match=self.keys.pattern(), count=1000,
+                                               _type="stream")}
+        return {key: int(self.redis.xlen(key)) for key in sorted(found)}
+
+    # ------------------------------------------------------------- the end
+
+    def close(self, keep: bool = False) -> None:
+        """Stop every child; forget our keys in a given Redis; remove ledgers we made."""
+        self.children.stop()
+        if self.redis is not None:
+            if not self.own_redis:
+                with contextlib.suppress(Exception):
+                    for key in list(self.redis.scan_iter(match=self.keys.pattern(), count=1000)):
+                        self.redis.unlink(key)
+            with contextlib.suppress(Exception):
+                self.redis.close()
+        if self._own_ledgers and not keep:
+            shutil.rmtree(self.ledgers, ignore_errors=True)
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:                    # noqa: BLE001 - not listening yet
+        return False
