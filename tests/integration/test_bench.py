@@ -1,0 +1,154 @@
+"""``paxos-redis bench``: a short real run (its own redis-server, 3 priests) and its JSON.
+
+The figures themselves are machine-dependent; what is checked is that every field of
+the report is there and sane (decrees passed, percentiles ordered, every process role's
+CPU counted, Redis commands counted, RSS read, streams listed), that the ledgers were
+fsynced where ``--ledger-dir`` said, and that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paxos_redis.bench.load import split_window
+from paxos_redis.bench.measure import Snapshot, cost, latency_ms, percentile
+
+ROLES = ("priests", "god", "citizens", "redis_server", "total")
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).with_name("paxos-redis")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_") and k != "REDIS_URL"}
+
+
+def processes_using(ledger_dir: Path) -> list[int]:
+    """Live processes whose environment names ``ledger_dir`` (the bench's god and priests)."""
+    marker = f"PAXOS_LEDGER_DIR={ledger_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def check_phase(phase: dict[str, Any], mode: str, window: int) -> None:
+    assert phase["mode"] == mode and phase["window"] == window
+    assert phase["decrees"] > 0 and phase["errors"] == 0
+    assert phase["decrees_per_s"] == pytest.approx(phase["decrees"] / phase["seconds"])
+    lat = phase["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
+    assert lat["mean"] <= lat["max"]
+    for role in ROLES:
+        assert phase["cpu_s_per_1000_decrees"][role] is not None, role
+        assert phase["cpu_s_per_1000_decrees"][role] >= 0, role
+        assert phase["cpu_us_per_decree"][role] == pytest.approx(
+            phase["cpu_s_per_1000_decrees"][role] * 1e3)
+    assert positive(phase["cpu_s_per_1000_decrees"]["priests"])
+    assert positive(phase["cpu_s_per_1000_decrees"]["redis_server"])
+    assert len(phase["priest_cpu_s_per_1000_decrees"]) == 3
+    assert positive(phase["redis_commands_per_decree"])
+    by_name = phase["redis_commands_per_decree_by_name"]
+    assert by_name["xadd"] > 0 and "info" not in by_name
+    assert sum(by_name.values()) == pytest.approx(phase["redis_commands_per_decree"])
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
+def test_bench_writes_every_field(tmp_path: Path) -> None:
+    out, ledgers = tmp_path / "out.json", tmp_path / "ledgers"
+    began = time.monotonic()
+    done = subprocess.run([*cli(), "bench", "--seconds", "1", "--warmup", "0.5", "--priests", "3",
+                           "--json", str(out), "--ledger-dir", str(ledgers)],
+                          capture_output=True, text=True, timeout=120, env=env(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - began < 60
+    report = json.loads(out.read_text())
+
+    assert report["config"]["priests"] == 3 and report["config"]["seconds"] == 1.0
+    assert report["durability"]["fsync"] is True
+    assert report["durability"]["ledger_dir"] == str(ledgers)
+    assert sorted(p.name for p in ledgers.glob("*.ledger")) == [
+        f"bench-seat-{s}.ledger" for s in range(3)]
+    assert all(p.stat().st_size > 0 for p in ledgers.glob("*.ledger"))
+
+    phases = report["phases"]
+    assert [p["label"] for p in phases] == ["seq", "saturated-w64"]
+    check_phase(phases[0], "seq", 1)
+    check_phase(phases[1], "saturated", 64)
+
+    idle = report["idle"]
+    assert idle["seconds"] > 0.9 and idle["redis_commands_per_s"] > 0
+    assert set(idle["cpu_ms_per_s"]) == {"priests", "god", "redis_server"}
+
+    assert sorted(p["seat"] for p in report["priests"]) == [0, 1, 2]
+    assert all(p["peak_rss_kib"] > 0 for p in report["priests"])
+    assert report["god_peak_rss_kib"] > 0
+    streams = report["streams"]
+    assert {f"paxos:{{bench}}:inbox:{s}" for s in range(3)} <= set(streams)   # god made them
+    assert "paxos:{bench}:petitions" in streams
+    assert all(isinstance(n, int) and n >= 0 for n in streams.values())
+    assert report["redis_info"]["version"] and report["redis_info"]["peak_memory_bytes"] > 0
+
+    assert "saturated-w64" in done.stdout and "peak RSS per priest" in done.stdout
+    assert "measuring" in done.stderr                       # the progress display
+    assert processes_using(ledgers) == []
+
+
+def test_bench_refuses_a_bad_window() -> None:
+    done = subprocess.run([*cli(), "bench", "--window", "16,0"], capture_output=True, text=True,
+                          timeout=60, env=env())
+    assert done.returncode == 2
+    assert "--window" in done.stderr and "'16,0'" in done.stderr
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert [percentile(values, p) for p in (50, 90, 99, 100)] == [50, 90, 99, 100]
+    assert math.isnan(percentile([], 50))
+    lat = latency_ms([3000, 1000, 2000])
+    assert (lat["p50"], lat["max"], lat["mean"]) == (2.0, 3.0, 2.0)
+    assert latency_ms([])["p99"] is None
+
+
+def test_window_split_over_citizens() -> None:
+    assert split_window(64, 1) == [64]
+    assert split_window(10, 3) == [4, 3, 3]
+    assert split_window(2, 5) == [1, 1]
+
+
+def test_cost_per_decree_from_two_snapshots() -> None:
+    cpu0 = {"priests": 1.0, "god": 0.5, "citizens": 0.0, "redis_server": 2.0}
+    cpu1 = {"priests": 3.0, "god": 0.5, "citizens": 1.0, "redis_server": 2.5}
+    before = Snapshot(0.0, dict(cpu0), (0.5, 0.5), {"xadd": 10, "info": 3})
+    after = Snapshot(1.0, dict(cpu1), (1.5, 1.5), {"xadd": 2010, "xack": 1000, "info": 9})
+    got = cost(before, after, 1000)
+    assert got["cpu_s_per_1000_decrees"] == {"priests": 2.0, "god": 0.0, "citizens": 1.0,
+                                             "redis_server": 0.5, "total": 3.5}
+    assert got["priest_cpu_s_per_1000_decrees"] == [1.0, 1.0]
+    assert got["redis_commands_per_decree"] == 3.0            # INFO is the bench's own
+    assert got["redis_commands_per_decree_by_name"] == {"xadd": 2.0, "xack": 1.0}
