@@ -338,12 +338,15 @@ class Nemesis:
         for seat in list(self.expect_exit):
             self.heals.append((0.0, lambda s=seat: self._fsync_idle(s)))  # type: ignore[misc]
         deadline = time.monotonic() + 30
-        while self.heals or self.down or not all(
-                p.alive for p in self.parliament.priests.values()):
+        healthy_since = None                # a priest whose fsync failed may take a while to die
+        while healthy_since is None or time.monotonic() - healthy_since < 1.0:
             assert time.monotonic() < deadline, f"could not heal: {self.down}\n" + \
                 self.parliament.explain()
             self._tick(flush=True)
             self.watch()
+            healthy = not (self.heals or self.down) and all(
+                p.alive for p in self.parliament.priests.values())
+            healthy_since = (healthy_since or time.monotonic()) if healthy else None
             time.sleep(0.05)
 
     def _tick(self, flush: bool = False) -> None:
@@ -470,7 +473,11 @@ def main() -> int:
     total: Counter[str] = Counter()
     bad = 0
     for seed in range(args.seed, args.seed + args.runs):
-        report = run(seed, args.seconds, keep=args.keep)
+        try:
+            report = run(seed, args.seconds, keep=args.keep)
+        except Exception as exc:            # noqa: BLE001 - a failed run is counted, not fatal
+            report = Report(seed, args.seconds, "?")
+            report.verdict.fail(f"run failed: {str(exc).splitlines()[0]}")
         print(report.line(), flush=True)
         total.update(report.faults)
         total.update({f"op-{k}": v for k, v in report.ops.items()})
