@@ -95,12 +95,23 @@ class Children:
 
 
 def _ledger_dir(wanted: Path | None) -> tuple[Path, bool]:
-    """The ledgers' directory and whether we made it (then it is removed at the end)."""
-    if wanted is not None:
+    """The ledgers' directory and whether we made it (then it is removed at the end).
+
+    A given directory must be new or empty: priests would otherwise recover old ledgers
+    (and the first phase would measure their catching up)."""
+    if wanted is None:
+        base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+        return Path(tempfile.mkdtemp(prefix="paxos-bench-ledgers-", dir=base)), True
+    try:
         wanted.mkdir(parents=True, exist_ok=True)
-        return wanted, False
-    base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="paxos-bench-ledgers-", dir=base)), True
+        crowded = any(wanted.iterdir())
+    except OSError as exc:
+        raise BenchError(f"--ledger-dir {wanted}: {exc.strerror}; give a directory you can "
+                         "write") from None
+    if crowded:
+        raise BenchError(f"--ledger-dir {wanted} is not empty: give a new or empty directory "
+                         "(priests would recover the ledgers already there)")
+    return wanted, False
 
 
 class Cluster:
@@ -230,7 +241,8 @@ class Cluster:
     # ------------------------------------------------------------- the end
 
     def close(self, keep: bool = False) -> None:
-        """Stop every child; forget our keys in a given Redis; remove ledgers we made."""
+        """Stop every child; forget our keys in a given Redis; remove the ledgers (unless
+        ``keep``: a directory we made goes whole, a given one is emptied)."""
         self.children.stop()
         if self.redis is not None:
             if not self.own_redis:
@@ -239,8 +251,16 @@ class Cluster:
                         self.redis.unlink(key)
             with contextlib.suppress(Exception):
                 self.redis.close()
-        if self._own_ledgers and not keep:
+        if keep:
+            return
+        if self._own_ledgers:
             shutil.rmtree(self.ledgers, ignore_errors=True)
+            return
+        for entry in self.ledgers.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _pings(client: Any) -> bool:

@@ -148,7 +148,8 @@ class Bench:
         decrees, errors = len(latencies), sum(int(r["errors"]) for r in results)
         return {"mode": mode, "label": label, "window": 1 if mode == "seq" else window,
                 "citizens": len(load.citizens), "payload_bytes": o.payload,
-                "seconds": o.seconds, "decrees": decrees, "errors": errors,
+                "seconds": o.seconds, "snapshot_seconds": after.at - before.at,
+                "decrees": decrees, "errors": errors,
                 "decrees_per_s": decrees / o.seconds, "latency_ms": latency_ms(latencies),
                 **cost(before, after, decrees)}
 
@@ -168,7 +169,11 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
     """Run the benchmark; the report (see the README for its fields).  Raises BenchError."""
     progress = progress or Progress(quiet=True)
     workdir = Path(tempfile.mkdtemp(prefix="paxos-bench-"))
-    bench = Bench(options, progress, workdir)
+    try:
+        bench = Bench(options, progress, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     report: dict[str, Any] = {
         "tool": "paxos-redis bench", "version": _version(),
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -183,6 +188,8 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         report["phases"] = [bench.phase(mode, w) for mode in options.modes
                             for w in (options.windows if mode == "saturated" else (1,))]
         report.update(bench.end_state())
+        if options.keep:
+            report["kept"] = {"logs": str(workdir / "logs"), "ledgers": str(bench.cluster.ledgers)}
         failed = False
     except BenchError as exc:
         raise BenchError(f"{exc}\n(logs kept in {workdir / 'logs'})") from None

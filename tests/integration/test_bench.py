@@ -60,6 +60,7 @@ def check_phase(phase: dict[str, Any], mode: str, window: int) -> None:
     assert phase["mode"] == mode and phase["window"] == window
     assert phase["decrees"] > 0 and phase["errors"] == 0
     assert phase["decrees_per_s"] == pytest.approx(phase["decrees"] / phase["seconds"])
+    assert 0.5 < phase["snapshot_seconds"] < 5      # CPU and commands cover about that second
     lat = phase["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
     assert lat["mean"] <= lat["max"]
@@ -83,7 +84,7 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     out, ledgers = tmp_path / "out.json", tmp_path / "ledgers"
     began = time.monotonic()
     done = subprocess.run([*cli(), "bench", "--seconds", "1", "--warmup", "0.5", "--priests", "3",
-                           "--json", str(out), "--ledger-dir", str(ledgers)],
+                           "--json", str(out), "--ledger-dir", str(ledgers), "--keep"],
                           capture_output=True, text=True, timeout=120, env=env(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - began < 60
@@ -117,6 +118,19 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     assert "saturated-w64" in done.stdout and "peak RSS per priest" in done.stdout
     assert "measuring" in done.stderr                       # the progress display
     assert processes_using(ledgers) == []
+    assert report["kept"]["ledgers"] == str(ledgers)
+    logs = Path(report["kept"]["logs"])
+    assert {"god.log", "priest-0.log", "citizen-seq-0.log"} <= {p.name for p in logs.iterdir()}
+    shutil.rmtree(logs.parent)
+
+
+def test_bench_refuses_a_ledger_dir_in_use(tmp_path: Path) -> None:
+    (tmp_path / "bench-seat-0.ledger").write_bytes(b"old")
+    done = subprocess.run([*cli(), "bench", "--ledger-dir", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, timeout=60, env=env())
+    assert done.returncode == 1
+    assert f"--ledger-dir {tmp_path} is not empty" in done.stderr
+    assert (tmp_path / "bench-seat-0.ledger").read_bytes() == b"old"
 
 
 def test_bench_refuses_a_bad_window() -> None:
