@@ -23,7 +23,10 @@ class Progress:
         self._samples: deque[tuple[float, int]] = deque()
 
     def rate(self, done: int, now: float) -> float:
-        """Decrees per second over the last ~2 s of samples."""
+        """Decrees per second over the last ~2 s of samples (a count that went down: a new
+        phase, start again)."""
+        if self._samples and done < self._samples[-1][1]:
+            self._samples.clear()
         self._samples.append((now, done))
         while len(self._samples) > 2 and now - self._samples[0][0] > 2.0:
             self._samples.popleft()
