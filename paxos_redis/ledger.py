@@ -11,8 +11,14 @@ A crash mid-write leaves a *torn tail* (a frame cut short, or a last frame whose
 checksum fails, or zeros), which replay drops, since no message could have
 depended on it.  Damage anywhere else means durable promises may be lost: the
 ledger is refused and left untouched for an operator.  An exclusive ``flock``
-keeps two processes from ever owning one ledger.  :class:`MemoryLedger` is the
-in-memory twin for tests and the simulator; ``crash()`` models kill -9.
+keeps two processes from ever owning one ledger.
+
+Compaction (:mod:`paxos_redis.compaction`) keeps the ledger small: the applied law
+goes to the archive beside it (:mod:`paxos_redis.archive`, fsynced first), then
+:meth:`FileLedger.replace` writes what is still needed to a new file, fsyncs it,
+renames it over the ledger and fsyncs the directory; a crash at any point leaves
+the old ledger or the new one, each valid with the archive.
+:class:`MemoryLedger` is the in-memory twin for tests; ``crash()`` models kill -9.
 """
 
 from __future__ import annotations
@@ -21,136 +27,31 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
-import struct
-import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .protocol.decree import INTERNAL, Decree
-from .protocol.errors import CorruptRecord
-from .protocol.records import (
-    Passed,
-    Promise,
-    Record,
-    Seat,
-    Tried,
-    Votes,
-    decode_record,
-    encode_record,
+from .archive import FileArchive, MemoryArchive, archive_path
+from .framing import (
+    CorruptLedger,
+    Faults,
+    LedgerError,
+    LedgerFailed,
+    LedgerLocked,
+    LedgerMissing,
+    TornTail,
+    fsync_dir,
+    write_all,
 )
+from .ledger_replay import MAGIC, check_archived, frame, replay, replay_ledger
+from .ledger_text import dump, law_line, law_lines
+from .protocol.records import Record, Seat
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-MAGIC = b"PAXOS-LEDGER 1\n"
-_FRAME = struct.Struct(">II")
-_KIND = re.compile(rb"[SPTVL]")  # first payload byte of every record kind
-#: Fault hook consulted by ``sync()`` with the stage ("write", then "fsync"); may raise OSError.
-Faults = Callable[[str], None]
 log = logging.getLogger(__name__)
-
-
-class LedgerError(Exception):
-    """Base of every ledger error."""
-
-
-class LedgerMissing(LedgerError):
-    """There is no ledger where one was expected."""
-
-
-class LedgerLocked(LedgerError):
-    """Another process (or another open in this one) owns the ledger."""
-
-
-class LedgerFailed(LedgerError):
-    """A sync failed: the ink did not dry, so this priest must stop rather than answer."""
-
-
-class CorruptLedger(LedgerError):
-    """The ledger is damaged somewhere other than a torn tail (or is not a ledger at all)."""
-
-    def __init__(self, path: object, offset: int, problem: str) -> None:
-        super().__init__(
-            f"ledger {path} is corrupt at byte {offset}: {problem}. The ledger was left "
-            "untouched; restore it from a backup or inspect it before restarting this priest")
-        self.path, self.offset, self.problem = path, offset, problem
-
-
-@dataclass(frozen=True, slots=True)
-class TornTail:
-    """What replay dropped: ``dropped`` bytes from ``offset`` to the old end of the file."""
-
-    offset: int
-    dropped: int
-    problem: str
-
-
-def frame(record: Record) -> bytes:
-    """One record as it lies in the ledger: length, checksum, payload."""
-    payload = encode_record(record)
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def _read_frame(data: bytes, pos: int) -> tuple[Record | None, int, str]:
-    """(record or None, end of the frame, problem) for the frame at ``pos``."""
-    if len(data) - pos < _FRAME.size:
-        return None, len(data), f"frame header cut short ({len(data) - pos} bytes)"
-    length, crc = _FRAME.unpack_from(data, pos)
-    start, stop = pos + _FRAME.size, pos + _FRAME.size + length
-    if stop > len(data):
-        return None, len(data), f"frame claims {length} bytes but {len(data) - start} remain"
-    payload = data[start:stop]
-    if zlib.crc32(payload) != crc:
-        return None, stop, f"checksum mismatch in a {length}-byte frame"
-    try:
-        return decode_record(payload), stop, ""
-    except CorruptRecord as exc:
-        return None, stop, f"undecodable record ({exc})"
-
-
-def _good_frame_after(data: bytes, pos: int) -> int | None:
-    """Offset of a valid, decodable frame starting after ``pos`` (a corrupt length field
-    can make the middle of a ledger look like a torn tail; this tells them apart)."""
-    for match in _KIND.finditer(data, pos + 1 + _FRAME.size):
-        candidate = match.start() - _FRAME.size
-        if _read_frame(data, candidate)[0] is not None:
-            return candidate
-    return None
-
-
-def replay(path: object, data: bytes) -> tuple[list[Record], TornTail | None]:
-    """Decode a whole ledger file; the torn tail (if any) is reported, not applied."""
-    if not data.startswith(MAGIC):
-        raise CorruptLedger(path, 0, f"header is {data[:len(MAGIC)]!r}, expected {MAGIC!r}; "
-                            "this is not a paxos-redis ledger (or a version this code cannot read)")
-    records: list[Record] = []
-    pos, torn = len(MAGIC), None
-    while pos < len(data):
-        record, stop, problem = _read_frame(data, pos)
-        if record is not None:
-            records.append(record)
-            pos = stop
-            continue
-        at_end = stop == len(data) or data.count(0, pos) == len(data) - pos
-        later = _good_frame_after(data, pos)
-        if not (records and at_end and later is None):
-            later_note = f", and a good frame follows at byte {later}" if later else ""
-            raise CorruptLedger(path, pos, problem + later_note)
-        torn = TornTail(pos, len(data) - pos, problem)
-        break
-    if not records or not isinstance(records[0], Seat):
-        raise CorruptLedger(path, len(MAGIC), "the ledger does not begin with a Seat record")
-    return records, torn
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class _Ledger:
@@ -160,8 +61,12 @@ class _Ledger:
     faults: Faults | None
     torn_tail: TornTail | None = None
 
-    def __init__(self, records: list[Record], size: int) -> None:
-        self.records = records  # the ledger as found when opened
+    def __init__(self, records: list[Record], size: int,
+                 archive: FileArchive | MemoryArchive) -> None:
+        #: the ledger as found when opened (its owner may clear it once replayed)
+        self.records = records
+        #: the law moved out of the ledger by compaction
+        self.archive = archive
         self.pending: list[Record] = []  # appended, not yet in indelible ink
         self._buffer = bytearray()  # their frames
         self.size, self.fsync_count = size, 0  # bytes durable; fsyncs made by sync()
@@ -172,8 +77,8 @@ class _Ledger:
         """Add ``records`` to the batch; nothing is durable until :meth:`sync`."""
         self._check_writable()
         batch = list(records)
-        framed = [frame(record) for record in batch]  # a bad record fails here, adding nothing
-        self._buffer += b"".join(framed)
+        framed_ = [frame(record) for record in batch]  # a bad record fails here, adding nothing
+        self._buffer += b"".join(framed_)
         self.pending += batch
 
     def sync(self) -> None:
@@ -197,6 +102,27 @@ class _Ledger:
         self.append(records)
         self.sync()
 
+    def replace(self, records: list[Record]) -> None:
+        """Compaction: the ledger becomes exactly ``records`` (atomically, durably).
+
+        Only between batches (nothing pending).  The caller archived the law the new
+        ledger no longer holds *before* calling this.  An OSError surfaces and the ledger
+        then refuses every write, as for a failed sync.
+        """
+        self._check_writable()
+        if self.pending:
+            raise LedgerError(f"ledger {self.name} has {len(self.pending)} records not yet "
+                              "synced: sync before compacting")
+        if not records or not isinstance(records[0], Seat):
+            raise LedgerError("a compacted ledger must begin with its Seat record")
+        data = MAGIC + b"".join(frame(record) for record in records)
+        try:
+            self._replace(data, records)
+        except OSError as exc:
+            self._failed = exc
+            raise
+        self.size = len(data)
+
     def close(self) -> None:
         """Give up the ledger.  Records appended but never synced are dropped."""
         if not self._closed:
@@ -211,6 +137,9 @@ class _Ledger:
             self.faults(stage)
 
     def _flush(self, data: bytes, batch: list[Record]) -> None:
+        raise NotImplementedError
+
+    def _replace(self, data: bytes, records: list[Record]) -> None:
         raise NotImplementedError
 
     def _release(self) -> None:
@@ -235,19 +164,96 @@ class _Ledger:
 class FileLedger(_Ledger):
     """The durable ledger file; use :meth:`open`.  ``torn_tail`` says what replay dropped."""
 
+    archive: FileArchive
+
     def __init__(self, path: Path, fd: int, records: list[Record], size: int,
-                 torn_tail: TornTail | None, faults: Faults | None) -> None:
-        super().__init__(records, size)
+                 torn_tail: TornTail | None, faults: Faults | None,
+                 archive: FileArchive) -> None:
+        super().__init__(records, size, archive)
         self.path, self.name, self._fd = path, str(path), fd
         self.torn_tail, self.faults = torn_tail, faults
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: Seat | None = None,
              faults: Faults | None = None) -> FileLedger:
-        """Lock and replay the ledger at ``path``, creating it with ``create`` if absent."""
+        """Lock and replay the ledger at ``path`` (and scan its archive), creating it with
+        ``create`` if absent."""
         path = Path(path)
         if create is not None and not path.exists():
             _create(path, create)
+        fd = _open_locked(path)
+        archive = None
+        try:
+            with open(fd, "rb", closefd=False) as file:
+                data = file.read()
+            records, torn = replay_ledger(path, data)
+            if create is not None and records[0] != create:
+                raise LedgerError(f"ledger {path} belongs to {records[0]}, not {create}; "
+                                  "give each priest its own ledger path")
+            archive = FileArchive.open(archive_path(path), faults)
+            check_archived(records, archive)
+            if archive.torn_tail is not None:
+                archive.drop_torn_tail()
+                log.warning("archive %s: dropped a torn tail of %d bytes (a compaction that "
+                            "died before it was durable)", archive.path, archive.torn_tail.dropped)
+            if torn is not None:
+                os.ftruncate(fd, torn.offset)
+                os.fsync(fd)
+                log.warning("ledger %s: dropped a torn tail of %d bytes at byte %d (%s)",
+                            path, torn.dropped, torn.offset, torn.problem)
+            with contextlib.suppress(FileNotFoundError):
+                _compact_tmp(path).unlink()          # a compaction that died before its rename
+        except BaseException:
+            if archive is not None:
+                archive.close()
+            os.close(fd)
+            raise
+        return cls(path, fd, records, torn.offset if torn else len(data), torn, faults, archive)
+
+    def _flush(self, data: bytes, batch: list[Record]) -> None:
+        self._fault("write")
+        write_all(self._fd, data)
+        self._fault("fsync")
+        os.fsync(self._fd)
+
+    def _replace(self, data: bytes, records: list[Record]) -> None:
+        tmp = _compact_tmp(self.path)
+        fd = os.open(tmp, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # locked before it has the name
+            self._fault("compact-write")
+            write_all(fd, data)
+            self._fault("compact-fsync")
+            os.fsync(fd)
+            self._fault("compact-rename")
+            os.rename(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        old, self._fd = self._fd, fd
+        os.close(old)                                        # the old inode, and its lock
+        self._fault("compact-dirsync")
+        fsync_dir(self.path)
+
+    def _release(self) -> None:
+        self.archive.close()
+        with contextlib.suppress(OSError):
+            _lockfile(self.path).unlink(missing_ok=True)
+        os.close(self._fd)  # closing the descriptor releases the flock
+
+
+def _lockfile(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _compact_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.compact")
+
+
+def _open_locked(path: Path) -> int:
+    """Open the ledger and take its lock, on the file that holds the name once locked
+    (a compaction by the owner may rename a new file over it meanwhile)."""
+    while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -256,36 +262,12 @@ class FileLedger(_Ledger):
                 "a ledger must get it back, since starting empty forgets its promises") from None
         try:
             _lock(fd, path)
-            with open(fd, "rb", closefd=False) as file:
-                data = file.read()
-            records, torn = replay(path, data)
-            if create is not None and records[0] != create:
-                raise LedgerError(f"ledger {path} belongs to {records[0]}, not {create}; "
-                                  "give each priest its own ledger path")
-            if torn is not None:
-                os.ftruncate(fd, torn.offset)
-                os.fsync(fd)
-                log.warning("ledger %s: dropped a torn tail of %d bytes at byte %d (%s)",
-                            path, torn.dropped, torn.offset, torn.problem)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, records, torn.offset if torn else len(data), torn, faults)
-
-    def _flush(self, data: bytes, batch: list[Record]) -> None:
-        self._fault("write")
-        _write_all(self._fd, data)
-        self._fault("fsync")
-        os.fsync(self._fd)
-
-    def _release(self) -> None:
-        with contextlib.suppress(OSError):
-            _lockfile(self.path).unlink(missing_ok=True)
-        os.close(self._fd)  # closing the descriptor releases the flock
-
-
-def _lockfile(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
+        os.close(fd)                                         # replaced under us: again
 
 
 def _lock(fd: int, path: Path) -> None:
@@ -310,7 +292,7 @@ def _create(path: Path, seat: Seat) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        _write_all(fd, MAGIC + frame(seat))
+        write_all(fd, MAGIC + frame(seat))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -320,24 +302,24 @@ def _create(path: Path, seat: Seat) -> None:
         pass  # another process created it first; open() checks it holds our Seat
     finally:
         tmp.unlink()
-    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dirfd)  # the new name is durable too
-    finally:
-        os.close(dirfd)
+    fsync_dir(path)  # the new name is durable too
 
 
 class MemoryLedger(_Ledger):
-    """The in-memory twin: ``durable`` records survive :meth:`crash`, ``pending`` do not."""
+    """The in-memory twin: ``durable`` records survive :meth:`crash`, ``pending`` do not;
+    so does its archive (appended decrees are durable at once)."""
+
+    archive: MemoryArchive
 
     def __init__(self, create: Seat | None = None, *, records: Iterable[Record] = (),
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, archive: MemoryArchive | None = None) -> None:
         durable = list(records) or ([create] if create is not None else [])
         if not durable:
             raise LedgerMissing("memory ledger given no records and no create=Seat(...)")
         if not isinstance(durable[0], Seat):
             raise CorruptLedger("<memory>", len(MAGIC), "the ledger does not begin with a Seat")
-        super().__init__(list(durable), len(MAGIC) + sum(len(frame(r)) for r in durable))
+        super().__init__(list(durable), len(MAGIC) + sum(len(frame(r)) for r in durable),
+                         archive if archive is not None else MemoryArchive(faults))
         self.name, self.faults, self.durable = "<memory>", faults, durable
 
     def _flush(self, data: bytes, batch: list[Record]) -> None:
@@ -345,81 +327,17 @@ class MemoryLedger(_Ledger):
         self._fault("fsync")
         self.durable.extend(batch)
 
+    def _replace(self, data: bytes, records: list[Record]) -> None:
+        for stage in ("compact-write", "compact-fsync", "compact-rename"):
+            self._fault(stage)
+        self.durable = list(records)
+        self._fault("compact-dirsync")
+
     def crash(self) -> MemoryLedger:
-        """kill -9: this ledger is gone; return a fresh one holding only the durable records."""
+        """kill -9: this ledger is gone; return a fresh one holding only the durable records
+        (and the same archive)."""
         self._closed = True
-        return MemoryLedger(records=self.durable)
-
-
-# ---------------------------------------------------------------- reading it aloud
-
-def _show(data: bytes, *, spaces: bool = True) -> str:
-    """UTF-8 when printable (and unambiguous), else ``hex:...``."""
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        return "hex:" + data.hex()
-    plain = text.isprintable() and not text.startswith("hex:") and (spaces or " " not in text)
-    return text if plain else "hex:" + data.hex()
-
-
-def _decree(decree: Decree) -> str:
-    if decree.is_olive_day:
-        return "olive-day"
-    return f"id={_show(decree.petition.encode(), spaces=False)} decree={_show(decree.body)}"
-
-
-def _entries(head: str, entries: tuple[tuple[int, Decree], ...]) -> list[str]:
-    return [f"{head}n={n} {_decree(d)}" for n, d in entries] or [f"{head}(no decrees)"]
-
-
-def _seat(r: Seat) -> list[str]:
-    name = _show(r.parliament.encode(), spaces=False)
-    return [f"seat parliament={name} priest={r.priest} seats={r.seats}"]
-
-
-_DUMP: dict[type, Callable[[Any], list[str]]] = {
-    Seat: _seat,
-    Promise: lambda r: [f"promise {r.ballot}"],
-    Tried: lambda r: [f"tried {r.ballot}"],
-    Votes: lambda r: _entries(f"vote {r.ballot} ", r.entries),
-    Passed: lambda r: _entries("passed ", r.entries),
-}
-
-
-def dump(records: Iterable[Record]) -> str:
-    """The ledger, one line per record (a batch of votes or passed decrees: one per decree)."""
-    return "".join(line + "\n" for record in records for line in _DUMP[type(record)](record))
-
-
-def law_lines(records: Iterable[Record]) -> list[str]:
-    """The law as ``N,DECREE`` lines by decree number, for ``diff`` between priests.
-
-    Olive-day decrees and the Parliament's own no-ops (sync barriers) are left out, as is
-    a petition already passed at a lower number (the
-    law holds a retried petition once).  Two different decrees passed at one number break
-    the Parliament's one promise, so that raises :class:`LedgerError`.
-    """
-    passed: dict[int, Decree] = {}
-    for record in records:
-        for n, decree in record.entries if isinstance(record, Passed) else ():
-            if passed.setdefault(n, decree) != decree:
-                raise LedgerError(f"decree {n} passed twice, as {_decree(passed[n])} and as "
-                                  f"{_decree(decree)}: two laws at one number, safety violated")
-    lines, seen = [], set()
-    for n in sorted(passed):
-        decree = passed[n]
-        if decree.is_olive_day or decree.petition.startswith(INTERNAL):
-            continue
-        if decree.petition not in seen:
-            seen.add(decree.petition)
-            lines.append(law_line(n, decree.body))
-    return lines
-
-
-def law_line(n: int, body: bytes) -> str:
-    """One line of the law as the CLI prints it: ``N,DECREE`` (UTF-8 text, else hex:...)."""
-    return f"{n},{_show(body)}"
+        return MemoryLedger(records=self.durable, archive=self.archive)
 
 
 __all__ = [

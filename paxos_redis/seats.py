@@ -37,7 +37,7 @@ def seats_in_force(settings: Settings, redis: Any, *, wait_s: float = 0.0) -> in
 def _not_ours(path: Path, want: Seat) -> LedgerError | None:
     """A clear error if the ledger at ``path`` holds another seat (read-only look), else None."""
     try:
-        found = replay(path, path.read_bytes())[0][0]
+        found = replay(path, path.read_bytes(), archived=False)[0][0]
     except (OSError, LedgerError):
         return None
     if not isinstance(found, Seat) or found == want:

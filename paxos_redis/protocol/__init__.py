@@ -9,7 +9,7 @@ from .codec import decode, encode
 from .decree import OLIVE_DAY, Decree
 from .effects import Effects, Enacted
 from .errors import CorruptRecord, MalformedMessage, ProtocolError
-from .law import Law
+from .law import Archive, Law
 from .messages import (
     BeginBallot,
     FailedBallot,
@@ -26,12 +26,24 @@ from .messages import (
 from .president import President
 from .priest import Priest
 from .quorum import Quorum, majority
-from .records import Passed, Promise, Record, Seat, Tried, Votes, decode_record, encode_record
+from .records import (
+    Archived,
+    Passed,
+    Promise,
+    Record,
+    Seat,
+    Tried,
+    Votes,
+    decode_record,
+    encode_record,
+)
 from .rules import Rules
 
 __all__ = [
     "OLIVE_DAY",
     "ZERO",
+    "Archive",
+    "Archived",
     "Ballot",
     "BeginBallot",
     "CorruptRecord",

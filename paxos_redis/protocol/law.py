@@ -4,25 +4,105 @@
 (every decree below it is known and applied).  A petition retried after a
 failover may be passed twice; it is applied at its first decree number only,
 and later copies are no-ops that point back at it.
+
+Bounded memory.  A priest keeps in memory only the recent law: the decrees from
+``floor`` up.  Older decrees live in an :class:`Archive` the runtime hands in (the
+priest's law file, read on demand, like etcd-raft's ``Storage``); the core never
+drops a decree the archive does not hold yet, and keeps at least ``memory``
+decrees below ``known``.  A petition id is recognised as a retry for ``dedup``
+decrees after it first passed (see :class:`Dedup`); past that window the same id
+counts as a new petition.  The window is decided per decree number, so every
+priest computes the same ``first`` for every decree, restarted or not.
 """
 
 from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
 
 from .decree import Decree
 from .effects import Enacted
 from .messages import Entry
 
+#: memory / dedup when not bounded (a priest with no archive keeps the whole law)
+UNBOUNDED = 1 << 62
+
+
+class Archive(Protocol):
+    """Applied law below ``end``, kept outside memory (the runtime's law file, or a twin)."""
+
+    @property
+    def end(self) -> int:
+        """Decrees ``0 .. end-1`` are archived."""
+        ...  # pragma: no cover - a protocol
+
+    def read(self, start: int, limit: int) -> Sequence[Enacted]:
+        """Up to ``limit`` consecutive archived decrees from ``start`` (fewer at ``end``)."""
+        ...  # pragma: no cover - a protocol
+
+
+class Dedup:
+    """Petition id -> the decree number where it first passed, for the last ``window`` numbers.
+
+    At decree ``n`` a petition id counts as a retry only if it first passed at a
+    number ``f`` with ``n - f <= window``; older first passings are forgotten.
+    """
+
+    __slots__ = ("first_of", "order", "window")
+
+    def __init__(self, window: int = UNBOUNDED) -> None:
+        self.window = window
+        self.first_of: dict[str, int] = {}
+        self.order: deque[tuple[int, str]] = deque()   # (first, pid), first ascending
+
+    def first(self, n: int, petition: str) -> int:
+        """The number where ``petition`` first passed, as seen at decree ``n`` (``n`` if new)."""
+        order, first_of = self.order, self.first_of
+        while order and order[0][0] < n - self.window:
+            _, old = order.popleft()
+            del first_of[old]
+        first = first_of.setdefault(petition, n)
+        if first == n:
+            order.append((n, petition))
+        return first
+
 
 class Law:
     """One priest's copy of the law (the learner's state)."""
 
-    __slots__ = ("decrees", "first_of", "known")
+    __slots__ = ("_dedup", "_dups", "archive", "decrees", "floor", "known", "memory", "top")
 
-    def __init__(self) -> None:
-        self.decrees: dict[int, Decree] = {}
+    def __init__(self, *, memory: int = UNBOUNDED, dedup: int = UNBOUNDED,
+                 archive: Archive | None = None) -> None:
+        self.decrees: dict[int, Decree] = {}   # every passed decree from ``floor`` up
         self.known = 0
-        #: petition id -> the decree number where it first passed
-        self.first_of: dict[str, int] = {}
+        self.floor = 0
+        self.top = -1                          # the highest decree number known passed
+        self.memory = memory
+        self.archive = archive
+        self._dedup = Dedup(dedup)
+        self._dups: dict[int, int] = {}        # n -> first, for later copies still in memory
+
+    @property
+    def first_of(self) -> dict[str, int]:
+        """petition id -> the decree number where it first passed (within the dedup window)"""
+        return self._dedup.first_of
+
+    def resume(self, archive: Archive) -> None:
+        """Start from ``archive``: its decrees are known; rebuild the dedup window from it."""
+        self.archive = archive
+        self.known = self.floor = archive.end
+        self.top = max(self.top, archive.end - 1)
+        n = max(0, archive.end - self._dedup.window)
+        while n < archive.end:
+            batch = archive.read(n, min(4096, archive.end - n))
+            if not batch:
+                break
+            for e in batch:
+                if e.first == e.n and not e.decree.is_olive_day:
+                    self._dedup.first(e.n, e.decree.petition)
+            n = batch[-1].n + 1
 
     def learn(self, entries: tuple[Entry, ...] | list[Entry]) -> tuple[list[Entry], list[Enacted]]:
         """Enter passed decrees; returns (entries new to this law, decrees newly applied)."""
@@ -31,6 +111,8 @@ class Law:
             if n >= self.known and n not in self.decrees:
                 self.decrees[n] = decree
                 new.append((n, decree))
+                if n > self.top:
+                    self.top = n
         return new, self._apply() if new else []
 
     def _apply(self) -> list[Enacted]:
@@ -39,26 +121,55 @@ class Law:
             n, decree = self.known, self.decrees[self.known]
             first = n
             if not decree.is_olive_day:
-                first = self.first_of.setdefault(decree.petition, n)
+                first = self._dedup.first(n, decree.petition)
+                if first != n:
+                    self._dups[n] = first
             enacted.append(Enacted(n, decree, first))
             self.known += 1
+        self.trim()
         return enacted
 
+    def trim(self) -> None:
+        """Forget decrees the archive holds that are more than ``memory`` below ``known``."""
+        if self.archive is None:
+            return
+        floor = min(self.known - self.memory, self.archive.end)
+        while self.floor < floor:
+            self.decrees.pop(self.floor, None)
+            self._dups.pop(self.floor, None)
+            self.floor += 1
+
     def get(self, n: int) -> Decree | None:
+        if n < self.floor:
+            got = self.read(n, 1)
+            return got[0].decree if got else None
         return self.decrees.get(n)
 
     def is_passed(self, n: int) -> bool:
-        return n in self.decrees
+        return n < self.known or n in self.decrees
 
     def highest(self) -> int:
         """The highest decree number known passed, or -1."""
-        return max(self.decrees, default=-1)
+        return max(self.top, self.known - 1)
+
+    def read(self, start: int, limit: int) -> list[Enacted]:
+        """Up to ``limit`` applied decrees from ``start`` (below ``known``), from the archive
+        and from memory, each with the number where its petition first passed."""
+        stop = min(self.known, start + max(0, limit))
+        out: list[Enacted] = []
+        if start < self.floor and self.archive is not None and start < stop:
+            out.extend(self.archive.read(start, min(stop, self.floor) - start))
+        n = start + len(out)
+        if n >= self.floor:
+            decrees, dups = self.decrees, self._dups
+            out.extend(Enacted(k, decrees[k], dups.get(k, k)) for k in range(n, stop))
+        return out
 
     def passed_from(self, start: int, limit: int) -> tuple[Entry, ...]:
         """Up to ``limit`` consecutive passed decrees from ``start`` (a transcript)."""
-        out: list[Entry] = []
-        n = start
-        while len(out) < limit and n in self.decrees:
+        out: list[Entry] = [(e.n, e.decree) for e in self.read(start, limit)]
+        n = start + len(out)
+        while len(out) < limit and n >= self.known and n in self.decrees:
             out.append((n, self.decrees[n]))
             n += 1
         return tuple(out)

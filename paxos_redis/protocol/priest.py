@@ -5,7 +5,8 @@ State, as in the paper (all of it rebuilt from the ledger on restart):
 ``next_bal``   the highest ballot the priest promised to take part in (its promise)
 ``prev_vote``  per decree number, the priest's vote with the highest ballot (``votes``)
 ``last_tried`` the highest ballot the priest started as president (keeps B1)
-``law``        the decrees the priest knows were passed
+``law``        the decrees the priest knows were passed (the recent ones in memory, the
+               rest in the archive the runtime hands in: see :mod:`.law`)
 
 A priest answers *next ballot* with *last vote* only after its promise is in the
 step's records, and *begin ballot* with *voted* only after its vote is: the
@@ -21,7 +22,7 @@ from .ballot import ZERO, Ballot
 from .decree import Decree
 from .effects import Effects
 from .errors import ProtocolError
-from .law import Law
+from .law import Archive, Law
 from .messages import (
     BeginBallot,
     FailedBallot,
@@ -37,7 +38,7 @@ from .messages import (
 )
 from .president import President
 from .quorum import Quorum
-from .records import Passed, Promise, Record, Seat, Tried, Votes
+from .records import Archived, Passed, Promise, Record, Seat, Tried, Votes
 from .rules import Rules
 
 
@@ -56,7 +57,7 @@ class Priest:
         self.next_bal: Ballot = ZERO
         self.last_tried: Ballot = ZERO
         self.votes: dict[int, tuple[Ballot, Decree]] = {}
-        self.law = Law()
+        self.law = Law(memory=self.rules.law_memory, dedup=self.rules.dedup_window)
         self.highest_seen: Ballot = ZERO
         self.president: President | None = None
         self.hint: int | None = None          # the seat we believe is president
@@ -70,13 +71,17 @@ class Priest:
     # ------------------------------------------------------------ restore from the ledger
 
     @classmethod
-    def restore(cls, records: Iterable[Record], rules: Rules | None = None) -> Priest:
-        """Rebuild a priest from its ledger records (the first must be its Seat)."""
+    def restore(cls, records: Iterable[Record], rules: Rules | None = None,
+                archive: Archive | None = None) -> Priest:
+        """Rebuild a priest from its ledger records (the first must be its Seat) and, if
+        the ledger was compacted, the ``archive`` holding the law it no longer does."""
         it = iter(records)
         first = next(it, None)
         if not isinstance(first, Seat):
             raise ProtocolError(f"a ledger must begin with its Seat record, found {first!r}")
         priest = cls(first, rules)
+        if archive is not None:
+            priest.law.resume(archive)
         for record in it:
             priest._replay(record)
         priest.highest_seen = max(priest.next_bal, priest.last_tried)
@@ -93,6 +98,12 @@ class Priest:
             self._forget_votes_below_known()
         elif isinstance(record, Tried):
             self.last_tried = max(self.last_tried, record.ballot)
+        elif isinstance(record, Archived):
+            if record.upto > self.law.known:
+                raise ProtocolError(
+                    f"the ledger says the law below decree {record.upto} is archived, but the "
+                    f"archive given ends at {self.law.known}: the law file is missing or cut "
+                    "short; restore it from a backup before restarting this priest")
         elif isinstance(record, Seat):
             raise ProtocolError("a ledger holds one Seat record, at its start; found another")
 
@@ -309,6 +320,33 @@ class Priest:
         self._inquire()
         if self.president is not None:
             self.president.tick()
+
+    # ------------------------------------------------------------ compaction
+
+    def snapshot(self) -> list[Record]:
+        """What a compacted ledger must hold, once the law below ``known`` is archived.
+
+        The seat, the promise, the last ballot tried, the votes for undecided decree
+        numbers and the decrees passed above a hole: replaying these over the archive
+        rebuilds this priest exactly as replaying its whole ledger would (votes below
+        ``known`` are forgotten on replay anyway).  Only valid between steps, when every
+        record the priest produced is durable.
+        """
+        out: list[Record] = [Seat(self.parliament, self.seat, self.quorum.seats),
+                             Archived(self.law.known)]
+        if self.next_bal != ZERO:
+            out.append(Promise(self.next_bal))
+        if self.last_tried != ZERO:
+            out.append(Tried(self.last_tried))
+        by_ballot: dict[Ballot, list[tuple[int, Decree]]] = {}
+        for n, (ballot, decree) in sorted(self.votes.items()):
+            by_ballot.setdefault(ballot, []).append((n, decree))
+        for ballot in sorted(by_ballot):
+            out.append(Votes(ballot, tuple(by_ballot[ballot])))
+        above = sorted((n, d) for n, d in self.law.decrees.items() if n >= self.law.known)
+        if above:
+            out.append(Passed(tuple(above)))
+        return out
 
     # ------------------------------------------------------------ views for the runtime
 

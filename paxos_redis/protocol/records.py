@@ -11,6 +11,7 @@ Promise     P     the priest promises ``next_bal`` (before sending last vote)
 Tried       T     the priest, as president, starts ballot ``last_tried``
 Votes       V     the priest votes (before sending voted): its ``prev_vote``
 Passed      L     the priest learns passed decrees (the law)
+Archived    A     compaction: the law below ``upto`` is in the priest's archive
 ==========  ====  ===========================================================
 """
 
@@ -27,6 +28,7 @@ from .messages import Entry
 
 _BALLOT = struct.Struct(">Qi")
 _SEAT = struct.Struct(">II")
+_UPTO = struct.Struct(">Q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,16 @@ class Passed:
     entries: tuple[Entry, ...]
 
 
-Record = Union[Seat, Promise, Tried, Votes, Passed]
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """Written by compaction, after the archive was made durable: every decree below ``upto``
+    is in the archive (the law file) and no longer in this ledger.  A ledger that says so
+    beside an archive that ends lower has lost law, and is refused."""
+
+    upto: int
+
+
+Record = Union[Seat, Promise, Tried, Votes, Passed, Archived]
 
 
 def _ballot(data: bytes) -> Ballot:
@@ -96,6 +107,8 @@ def _encode(record: Record) -> bytes:
         return b"T" + _BALLOT.pack(record.ballot.round, record.ballot.priest)
     if isinstance(record, Seat):
         return b"S" + _SEAT.pack(record.priest, record.seats) + record.parliament.encode()
+    if isinstance(record, Archived):
+        return b"A" + _UPTO.pack(record.upto)
     raise TypeError(f"not a ledger record: {record!r}")
 
 
@@ -116,6 +129,8 @@ def decode_record(data: bytes) -> Record:
         if kind == b"S" and len(body) >= _SEAT.size:
             priest, seats = _SEAT.unpack_from(body)
             return Seat(body[_SEAT.size :].decode(), priest, seats)
+        if kind == b"A" and len(body) == _UPTO.size:
+            return Archived(_UPTO.unpack(body)[0])
     except CorruptRecord:
         raise
     except (ProtocolError, UnicodeDecodeError) as exc:

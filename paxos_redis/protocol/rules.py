@@ -22,10 +22,17 @@ class Rules:
     retry_ticks: int = 4
     #: ticks without hearing from a president after which a priest forgets who it was
     president_ticks: int = 8
+    #: passed decrees a priest keeps in memory below ``known`` (older ones are read from
+    #: its archive, the law file, when an archive is given; without one nothing is dropped)
+    law_memory: int = 10_000
+    #: decrees after its first passing during which a petition id counts as a retry (and
+    #: is applied once); later, the same id is a new petition.  Every priest of a
+    #: parliament must use the same value: it decides which decrees the law applies
+    dedup_window: int = 200_000
 
     def __post_init__(self) -> None:
         for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
-                     "president_ticks"):
+                     "president_ticks", "law_memory", "dedup_window"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from paxos_redis.protocol import (
     ZERO,
+    Archived,
     Ballot,
     CorruptRecord,
     Decree,
@@ -39,6 +40,8 @@ RECORDS: list[Any] = [
     Votes(Ballot(4, 2), ()),
     Passed(((5, A), (6, BIN))),
     Passed(()),
+    Archived(0),
+    Archived(2**64 - 1),
 ]
 
 
@@ -52,7 +55,7 @@ def test_round_trip_every_record_kind(record: Any) -> None:
 
 @pytest.mark.parametrize("record, kind", [
     (Seat("x", 0, 1), b"S"), (Promise(ZERO), b"P"), (Tried(ZERO), b"T"),
-    (Votes(ZERO, ()), b"V"), (Passed(()), b"L"),
+    (Votes(ZERO, ()), b"V"), (Passed(()), b"L"), (Archived(3), b"A"),
 ])
 def test_kind_byte_leads_each_record(record: Any, kind: bytes) -> None:
     assert encode_record(record)[:1] == kind
@@ -145,6 +148,7 @@ records = st.one_of(
     st.builds(Tried, packed_ballots),
     st.builds(Votes, packed_ballots, entries),
     st.builds(Passed, entries),
+    st.builds(Archived, st.integers(0, 2**64 - 1)),
 )
 
 
@@ -158,7 +162,7 @@ def _decodes_or_corrupt(data: bytes) -> None:
         record = decode_record(data)
     except CorruptRecord:
         return
-    assert isinstance(record, (Seat, Promise, Tried, Votes, Passed))
+    assert isinstance(record, (Seat, Promise, Tried, Votes, Passed, Archived))
 
 
 @given(st.binary(max_size=80))
@@ -166,7 +170,7 @@ def test_property_random_bytes_decode_or_raise_corrupt(data: bytes) -> None:
     _decodes_or_corrupt(data)
 
 
-@given(st.sampled_from([b"S", b"P", b"T", b"V", b"L"]), st.binary(max_size=80))
+@given(st.sampled_from([b"S", b"P", b"T", b"V", b"L", b"A"]), st.binary(max_size=80))
 def test_property_random_bodies_of_known_kinds_decode_or_raise_corrupt(
         kind: bytes, body: bytes) -> None:
     _decodes_or_corrupt(kind + body)

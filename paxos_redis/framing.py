@@ -1,0 +1,99 @@
+"""What the ledger and the archive share on disk: checksummed frames, errors, careful writes.
+
+A frame is ``[u32 length][u32 crc32(payload)][payload]``.  Readers report a bad frame
+with the reason; deciding whether it is a torn tail (dropped) or damage (refused) is
+the caller's business, since only it knows what may follow.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+FRAME = struct.Struct(">II")
+T = TypeVar("T")
+#: Fault hook consulted before each durable step ("write", "fsync", "archive-write",
+#: "archive-fsync", "compact-write", "compact-fsync", "compact-rename", "compact-dirsync");
+#: it may raise OSError, as the disk would.
+Faults = Callable[[str], None]
+
+
+class LedgerError(Exception):
+    """Base of every ledger error."""
+
+
+class LedgerMissing(LedgerError):
+    """There is no ledger where one was expected."""
+
+
+class LedgerLocked(LedgerError):
+    """Another process (or another open in this one) owns the ledger."""
+
+
+class LedgerFailed(LedgerError):
+    """A sync failed: the ink did not dry, so this priest must stop rather than answer."""
+
+
+class CorruptLedger(LedgerError):
+    """The ledger is damaged somewhere other than a torn tail (or is not a ledger at all)."""
+
+    def __init__(self, path: object, offset: int, problem: str) -> None:
+        super().__init__(
+            f"ledger {path} is corrupt at byte {offset}: {problem}. The ledger was left "
+            "untouched; restore it from a backup or inspect it before restarting this priest")
+        self.path, self.offset, self.problem = path, offset, problem
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    """What replay dropped: ``dropped`` bytes from ``offset`` to the old end of the file."""
+
+    offset: int
+    dropped: int
+    problem: str
+
+
+def framed(payload: bytes) -> bytes:
+    """``payload`` as it lies on disk: length, checksum, payload."""
+    return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def read_frame(data: bytes, pos: int,
+               decode: Callable[[bytes], T]) -> tuple[T | None, int, str]:
+    """(decoded payload or None, end of the frame, problem) for the frame at ``pos``.
+
+    ``decode`` raises ``ValueError`` (of which the core's errors are kinds) on a bad payload.
+    """
+    if len(data) - pos < FRAME.size:
+        return None, len(data), f"frame header cut short ({len(data) - pos} bytes)"
+    length, crc = FRAME.unpack_from(data, pos)
+    start, stop = pos + FRAME.size, pos + FRAME.size + length
+    if stop > len(data):
+        return None, len(data), f"frame claims {length} bytes but {len(data) - start} remain"
+    payload = data[start:stop]
+    if zlib.crc32(payload) != crc:
+        return None, stop, f"checksum mismatch in a {length}-byte frame"
+    try:
+        return decode(payload), stop, ""
+    except ValueError as exc:
+        return None, stop, f"undecodable record ({exc})"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in ``path``'s directory durable (a new file, a rename)."""
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)

@@ -1,0 +1,186 @@
+"""Bounded memory in the core: the law's recent window, the archive behind it, the dedup window."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paxos_redis.archive import MemoryArchive
+from paxos_redis.compaction import compact
+from paxos_redis.protocol import (
+    OLIVE_DAY,
+    Ballot,
+    BeginBallot,
+    Decree,
+    Enacted,
+    Inquiry,
+    Law,
+    NextBallot,
+    Priest,
+    Rules,
+    Seat,
+    SuccessfulBallot,
+    Transcript,
+)
+from paxos_redis.protocol.law import Dedup
+from paxos_redis.protocol.records import Archived, Record
+
+B1 = Ballot(1, 0)
+
+
+def d(n: int, pid: str | None = None) -> Decree:
+    return Decree(f"p{n}" if pid is None else pid, str(n).encode())
+
+
+def archived_law(count: int, memory: int, dedup: int = 1000) -> tuple[Law, MemoryArchive]:
+    """A law of ``count`` decrees whose first ``count`` are archived, ``memory`` kept."""
+    archive = MemoryArchive()
+    law = Law(memory=memory, dedup=dedup)
+    law.resume(archive)
+    _, enacted = law.learn([(n, d(n)) for n in range(count)])
+    archive.append(enacted)
+    law.trim()
+    return law, archive
+
+
+# ---------------------------------------------------------------- the window
+
+def test_without_an_archive_nothing_is_forgotten() -> None:
+    law = Law(memory=2)
+    law.learn([(n, d(n)) for n in range(10)])
+    assert sorted(law.decrees) == list(range(10)) and law.floor == 0
+
+
+def test_nothing_is_forgotten_before_the_archive_holds_it() -> None:
+    archive = MemoryArchive()
+    law = Law(memory=2)
+    law.resume(archive)
+    _, enacted = law.learn([(n, d(n)) for n in range(10)])
+    assert law.floor == 0 and len(law.decrees) == 10          # the archive holds nothing yet
+    archive.append(enacted[:5])
+    law.trim()
+    assert law.floor == 5 and sorted(law.decrees) == list(range(5, 10))
+    archive.append(enacted[5:])
+    law.trim()
+    assert law.floor == 8 and sorted(law.decrees) == [8, 9]   # memory=2 below known
+
+
+def test_reads_span_the_archive_and_memory_seamlessly() -> None:
+    law, _ = archived_law(100, memory=10)
+    assert law.floor == 90 and len(law.decrees) == 10 and law.known == 100
+    assert [e.n for e in law.read(85, 10)] == list(range(85, 95))
+    assert law.passed_from(0, 3) == ((0, d(0)), (1, d(1)), (2, d(2)))
+    assert law.passed_from(88, 5) == tuple((n, d(n)) for n in range(88, 93))
+    assert law.get(3) == d(3) and law.get(95) == d(95) and law.get(100) is None
+    assert law.is_passed(3) and not law.is_passed(100)
+    assert law.highest() == 99
+    assert law.read(98, 10) == [Enacted(98, d(98), 98), Enacted(99, d(99), 99)]
+
+
+def test_transcript_of_decrees_older_than_the_window_comes_from_the_archive() -> None:
+    rules = Rules(law_memory=4, batch=8)
+    priest = Priest(Seat("s", 0, 3), rules)
+    archive = MemoryArchive()
+    priest.law.resume(archive)
+    priest.receive(SuccessfulBallot(1, Ballot(1, 1), 0, tuple((n, d(n)) for n in range(40))))
+    compact(priest, archive, lambda records: None)
+    assert priest.law.floor == 36
+    eff = priest.receive(Inquiry(2, 3))
+    assert eff.messages == [(2, Transcript(0, 40, tuple((n, d(n)) for n in range(3, 11))))]
+    eff = priest.receive(NextBallot(2, Ballot(5, 2), 0, 0))
+    (_, last_vote), = eff.messages
+    assert last_vote.passed == tuple((n, d(n)) for n in range(8))
+
+
+def test_holes_above_known_are_never_trimmed() -> None:
+    archive = MemoryArchive()
+    law = Law(memory=1)
+    law.resume(archive)
+    _, enacted = law.learn([(n, d(n)) for n in range(5)] + [(9, d(9))])
+    archive.append(enacted)
+    law.trim()
+    assert sorted(law.decrees) == [4, 9] and law.highest() == 9
+    assert law.passed_from(9, 5) == ((9, d(9)),)
+
+
+# ---------------------------------------------------------------- the dedup window
+
+def test_dedup_recognises_a_retry_within_the_window_and_not_after() -> None:
+    seen = Dedup(window=10)
+    assert seen.first(0, "a") == 0
+    assert seen.first(10, "a") == 0            # 10 decrees later: still the first
+    assert seen.first(11, "b") == 11           # and "a" is now forgotten ...
+    assert seen.first(12, "a") == 12           # ... so it counts as new
+    assert seen.first(20, "a") == 12
+
+
+def test_a_law_with_a_small_dedup_window_applies_a_late_copy_as_new() -> None:
+    law = Law(dedup=3)
+    _, enacted = law.learn([(0, d(0, "x")), (1, d(1)), (2, d(2)), (3, d(3, "x")),
+                            (4, d(4)), (5, d(5)), (6, d(6)), (7, d(7, "x"))])
+    assert [(e.n, e.first) for e in enacted if e.decree.petition == "x"] == [
+        (0, 0), (3, 0), (7, 7)]
+    assert law.first_of["x"] == 7
+
+
+def test_olive_days_take_no_room_in_the_dedup_window() -> None:
+    law = Law(dedup=2)
+    law.learn([(0, OLIVE_DAY), (1, d(1)), (2, OLIVE_DAY)])
+    assert law.first_of == {"p1": 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.integers(1, 8),
+       st.integers(1, 6), st.integers(0, 59))
+def test_property_resuming_from_an_archive_gives_the_same_firsts(
+        pids: list[int], window: int, memory: int, cut: int) -> None:
+    """A priest restarted from archive + ledger computes the same ``first`` for every decree
+    as one that never stopped: the dedup window is a function of the law alone."""
+    decrees = [(n, Decree(f"x{p}", b"")) for n, p in enumerate(pids)]
+    whole = Law(dedup=window)
+    _, expected = whole.learn(decrees)
+    cut = min(cut, len(decrees))
+    archive = MemoryArchive()
+    before = Law(dedup=window, memory=memory)
+    before.resume(archive)
+    _, enacted = before.learn(decrees[:cut])
+    archive.append(enacted)
+    after = Law(dedup=window, memory=memory)
+    after.resume(archive)                        # a restart: the rest comes from the ledger
+    _, rest = after.learn(decrees[cut:])
+    assert enacted + rest == expected
+    assert after.read(0, len(decrees)) == expected
+
+
+# ---------------------------------------------------------------- restore and snapshot
+
+def test_snapshot_replays_over_the_archive_to_the_same_priest() -> None:
+    rules = Rules(law_memory=2)
+    p = Priest(Seat("s", 1, 3), rules)
+    archive = MemoryArchive()
+    p.law.resume(archive)
+    ledger: list[Record] = [Seat("s", 1, 3)]
+    for eff in (p.receive(NextBallot(0, B1, 0, 0)),
+                p.receive(BeginBallot(0, B1, 0, tuple((n, d(n)) for n in range(12)))),
+                p.receive(SuccessfulBallot(0, B1, 8, tuple((n, d(n)) for n in range(8)))),
+                p.receive(SuccessfulBallot(0, B1, 8, ((10, d(10)),))),
+                p.start_ballot()):
+        ledger += eff.records
+    snapshot: list[Record] = []
+    compact(p, archive, snapshot.extend)
+    assert snapshot[1] == Archived(8) and archive.end == 8
+    q = Priest.restore(snapshot, rules, archive)
+    assert (q.next_bal, q.last_tried, q.votes) == (p.next_bal, p.last_tried, p.votes)
+    assert q.votes == {n: (B1, d(n)) for n in (8, 9, 10, 11)}
+    assert q.law.known == 8 and q.law.highest() == 10 and q.law.get(10) == d(10)
+    assert q.law.read(0, 8) == p.law.read(0, 8)
+    old = Priest.restore(ledger, rules, archive)              # the uncompacted ledger too
+    assert (old.next_bal, old.votes, old.law.known) == (q.next_bal, q.votes, q.law.known)
+
+
+def test_a_ledger_archived_beyond_its_archive_is_refused() -> None:
+    import pytest
+
+    from paxos_redis.protocol import ProtocolError
+    with pytest.raises(ProtocolError, match="archive"):
+        Priest.restore([Seat("s", 0, 3), Archived(5)], Rules(), MemoryArchive())
