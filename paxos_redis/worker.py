@@ -4,7 +4,9 @@ One process per priest.  Each batch's ledger records are made durable with one
 fsync (group commit) before any message that depends on them leaves; entries
 are acknowledged only after that.  SIGTERM finishes the batch and exits 0;
 kill -9 loses nothing that was acknowledged, because nothing is acknowledged
-before it is in the ledger.
+before it is in the ledger.  Between batches it compacts the ledger once enough law
+was applied (:mod:`paxos_redis.compaction`), so the ledger, the law in memory and a
+restart stay bounded however long the law grows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,6 +32,7 @@ from .citizens import (
     Reply,
     role_of,
 )
+from .compaction import compact, due
 from .connection import redact
 from .ledger import FileLedger
 from .messenger import Messenger
@@ -43,6 +47,12 @@ REPLY_TTL_S = 300
 LAW_CHUNK = 1000
 RECLAIM_EVERY_S = 1.0
 RECLAIM_IDLE_MS = 2000
+#: a petition nobody re-sent for this long is forgotten (its citizen gave up long ago)
+WAITING_TTL_S = REPLY_TTL_S
+#: at most this many petitions wait for their decree number at one priest
+WAITING_MAX = 100_000
+#: compact when the ledger is this large, even if little law was applied
+COMPACT_BYTES = 64 << 20
 
 
 class Worker:
@@ -54,7 +64,9 @@ class Worker:
         self.redis = redis
         self.ledger = ledger
         self.keys = settings.keys
-        self.priest = Priest.restore(ledger.records, settings.rules)
+        self.priest = Priest.restore(ledger.records, settings.rules, archive=ledger.archive)
+        ledger.records = []                              # replayed: no need to keep them
+        self.compact_every = max(1, settings.rules.law_memory // 2)
         if self.priest.parliament != settings.parliament:
             raise ProtocolError(
                 f"ledger {ledger.path} belongs to parliament {self.priest.parliament!r}, "
@@ -64,7 +76,8 @@ class Worker:
         self.messenger = Messenger(redis, self.keys, self.seat, consumer, maxlen=settings.maxlen)
         self.wire = Wire(settings.parliament, settings.secret)
         self.petitions = self.keys.petitions()
-        self.waiting: dict[str, tuple[str, bytes]] = {}   # pid -> (citizen, petition entry id)
+        #: pid -> (citizen, petition entry id, when last read), oldest first
+        self.waiting: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self.stopping = threading.Event()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
@@ -131,7 +144,10 @@ class Worker:
         self._process(got)
 
     def _process(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
-        effects, acks, extra, petition_acks = Effects(), [], [], []
+        effects = Effects()
+        acks: list[bytes] = []
+        extra: list[Any] = []
+        petition_acks: list[Any] = []
         for entry_id, fields in got.get(self.messenger.inbox, []):
             self._inbox_entry(entry_id, fields, effects, extra, acks)
         if got.get(self.petitions):
@@ -144,13 +160,15 @@ class Worker:
                 self.next_reclaim = now + RECLAIM_EVERY_S
                 stale = self.messenger.reclaim(RECLAIM_IDLE_MS, 1000, stream=self.petitions)
                 self._petitions(stale, effects, extra, petition_acks)
+            self._forget_waiting(now, petition_acks)
         self._commit(effects, acks, extra, petition_acks)
+        self._compact()
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.settings.heartbeat_ms / 1000
             self.heartbeat()
 
     def _commit(self, effects: Effects, acks: list[bytes], extra: list[Any],
-                petition_acks: list[bytes]) -> None:
+                petition_acks: list[Any]) -> None:
         """Persist, then send, then ack: the order the protocol's safety rests on."""
         if effects.records:
             self.ledger.write(effects.records)          # one fsync for the batch
@@ -161,10 +179,32 @@ class Worker:
         self.messenger.flush(outgoing, acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
 
-    def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[bytes]) -> None:
+    def _compact(self) -> None:
+        """Between batches: archive the applied law and rewrite the ledger, when due."""
+        ledger, priest = self.ledger, self.priest
+        if due(priest, ledger.archive, self.compact_every) or (
+                ledger.size > COMPACT_BYTES and priest.law.known > ledger.archive.end):
+            began = time.monotonic()
+            moved = compact(priest, ledger.archive, ledger.replace)
+            log.debug("priest %d compacted its ledger: %d decrees archived (law below %d), "
+                      "ledger now %d bytes, in %.3f s", self.seat, moved, priest.law.known,
+                      ledger.size, time.monotonic() - began)
+
+    def _forget_waiting(self, now: float, petition_acks: list[Any]) -> None:
+        """Drop petitions not re-sent for WAITING_TTL_S (or the oldest, past WAITING_MAX);
+        their entries are acked, so the petitions stream's pending list forgets them too."""
+        waiting = self.waiting
+        while waiting:
+            pid, (_, entry_id, since) = next(iter(waiting.items()))
+            if since > now - WAITING_TTL_S and len(waiting) <= WAITING_MAX:
+                return
+            del waiting[pid]
+            petition_acks.append(entry_id)
+
+    def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[Any]) -> None:
         waiting = self.waiting.pop(enacted.decree.petition, None)
         if waiting is not None:
-            citizen, entry_id = waiting
+            citizen, entry_id, _ = waiting
             reply = Reply(enacted.decree.petition, n=enacted.first)
             extra.append((self.keys.replies(citizen), reply.fields()))
             petition_acks.append(entry_id)
@@ -201,13 +241,9 @@ class Worker:
     def _law_answer(self, query: LawQuery) -> tuple[str, dict[bytes, bytes]]:
         law = self.priest.law
         upto = min(query.stop, law.known, query.start + LAW_CHUNK)
-        entries = []
-        for n in range(query.start, max(upto, query.start)):
-            decree = law.decrees[n]
-            if decree.is_olive_day or decree.petition.startswith(INTERNAL):
-                continue
-            if law.first_of.get(decree.petition) == n:
-                entries.append((n, decree))
+        entries = [(e.n, e.decree) for e in law.read(query.start, upto - query.start)
+                   if e.first == e.n and not e.decree.is_olive_day
+                   and not e.decree.petition.startswith(INTERNAL)]     # from the archive too
         answer = LawAnswer(query.req, self.seat, law.known, max(upto, query.start),
                            tuple(entries))
         return self.keys.replies(query.reply), answer.fields()
@@ -215,7 +251,7 @@ class Worker:
     # ------------------------------------------------------------ petitions
 
     def _petitions(self, entries: list[tuple[bytes, Any]], effects: Effects, extra: list[Any],
-                   petition_acks: list[bytes]) -> None:
+                   petition_acks: list[Any]) -> None:
         decrees = []
         for entry_id, fields in entries:
             try:
@@ -240,7 +276,8 @@ class Worker:
             old = self.waiting.get(pid)
             if old is not None and old[1] != entry_id:
                 petition_acks.append(old[1])            # the retry replaces the first copy
-            self.waiting[pid] = (petition.reply, entry_id)
+            self.waiting[pid] = (petition.reply, entry_id, time.monotonic())
+            self.waiting.move_to_end(pid)
             decrees.append(petition.decree)
         if decrees:
             effects.extend(self.priest.petition(decrees))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from paxos_redis.god import God
+from paxos_redis.protocol import Rules
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.worker import Worker
@@ -18,10 +19,13 @@ from paxos_redis.worker import Worker
 
 class InProcessParliament:
     def __init__(self, connect: Callable[[], Any], ledger_dir: Path, *, seats: int = 5,
-                 parliament: str = "inproc", secret: str | None = None) -> None:
+                 parliament: str = "inproc", secret: str | None = None,
+                 rules: Rules | None = None) -> None:
         self.connect = connect
         self.settings = Settings(ledger_dir=ledger_dir, priests=seats, parliament=parliament,
                                  secret=secret)
+        if rules is not None:
+            self.settings = self.settings.with_(rules=rules)
         self.seats = seats
         self.god = God(self.settings, connect())
         self.workers: dict[int, Worker] = {}
@@ -55,7 +59,9 @@ class InProcessParliament:
         return None
 
     def laws(self) -> dict[int, list[tuple[int, Any]]]:
-        return {seat: sorted(w.priest.law.decrees.items()) for seat, w in self.workers.items()}
+        """Each priest's applied law, read through its archive and its memory."""
+        return {seat: [(e.n, e.decree) for e in w.priest.law.read(0, w.priest.law.known)]
+                for seat, w in self.workers.items()}
 
     def close(self) -> None:
         self.god.stop()

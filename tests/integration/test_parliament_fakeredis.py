@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import fakeredis
@@ -13,6 +14,7 @@ from inprocess import InProcessParliament
 
 from paxos_redis.client import Client
 from paxos_redis.ledger import FileLedger, law_lines
+from paxos_redis.settings import Settings
 
 
 @pytest.fixture
@@ -166,5 +168,44 @@ def test_oversized_petition_is_refused_with_a_reason(tmp_path: Path) -> None:
         with pytest.raises(PetitionRefused, match="over the limit of 1000 bytes"):
             c.petition(b"x" * 5000)
         assert c.petition(b"small") >= 0
+    finally:
+        p.close()
+
+
+def test_priest_away_longer_than_the_law_window_catches_up(tmp_path: Path) -> None:
+    """With a 40-decree law window, a priest away for 600 decrees catches up from the
+    others' archives (their memory no longer holds those decrees), compacts as it
+    learns, restarts from its compacted ledger, and citizens read the whole law."""
+    server = fakeredis.FakeServer()
+    rules = replace(Settings().rules, law_memory=40)
+    p = InProcessParliament(lambda: fakeredis.FakeRedis(server=server), tmp_path,
+                            rules=rules).start()
+    p.server = server
+    try:
+        c = client(p)
+        first = c.petition(b"start")
+        wait_until(lambda: p.president() is not None)
+        away = next(s for s in p.workers if s != p.president())
+        p.stop_priest(away)
+        numbers = c.petition_many([f"d{i}" for i in range(600)], timeout=60)
+        top = max(numbers)
+        president = p.workers[p.president()]
+        wait_until(lambda: president.priest.law.floor > first + 100)  # archived, not in memory
+        worker = p.start_priest(away)
+        wait_until(lambda: worker.priest.law.known > top, timeout=30)
+        laws = p.laws()
+        assert laws[away][: top + 1] == laws[president.seat][: top + 1]
+        wait_until(lambda: worker.ledger.archive.end > top - 40    # it compacts as it learns
+                   and worker.priest.law.floor > top - 100)
+        assert len(worker.priest.law.decrees) <= 40 + 20 + rules.window
+        assert worker.ledger.size < 100_000
+        law = c.law(linearizable=True)
+        assert [body for n, body in law if n >= min(numbers)][:600] == [
+            f"d{i}".encode() for i in range(600)]
+        p.stop_priest(away)                     # a restart from the compacted ledger
+        again = p.start_priest(away)
+        assert again.priest.law.known > top
+        assert [(e.n, e.decree) for e in again.priest.law.read(0, top + 1)] == \
+            laws[president.seat][: top + 1]
     finally:
         p.close()
