@@ -8,7 +8,10 @@ adapter, so it is deliberately thin and forgiving:
 * a lost stream or group (``NOGROUP``, e.g. after a Redis restart) is recreated,
   logged once at WARNING, and reading goes on: no operator action;
 * every stream it writes is trimmed approximately (``MAXLEN ~``), so none grows
-  without bound (trimming an unread entry is just a lost message);
+  without bound (trimming an unread entry is just a lost message); and each priest
+  trims its own inbox below what it has just acked (``MINID ~``), since an inbox
+  entry can carry hundreds of decrees and nobody reads it again once acked, so
+  inboxes stay short in bytes, not only in entries;
 * a batch of sends and acks is ONE pipelined round trip, sends first and acks
   last, so a cut connection leaves entries un-acked (redelivered via
   :meth:`Messenger.reclaim`), never acked-but-unanswered by design;
@@ -216,7 +219,8 @@ class Messenger:
         ``(stream key, fields)`` for anything else (replies to citizens, the law
         feed).  Every XADD trims its stream to about ``maxlen``.  ``expire`` sets a TTL
         in seconds on streams written here; ``other_acks`` acks entries of other streams
-        read through this group.  Acks go last, this inbox's very last.
+        read through this group.  Acks go last, this inbox's very last, and then the
+        inbox is trimmed below the newest entry acked.
         Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
         """
         pipe = self.redis.pipeline(transaction=False)
@@ -237,10 +241,11 @@ class Messenger:
         acks = list(ack_ids)
         if acks:
             pipe.xack(self.inbox, self.group, *acks)
+            pipe.xtrim(self.inbox, minid=max(acks, key=_id_key), approximate=True)
         elif not queued:
             return 0
         results = pipe.execute()
-        return int(results[-1]) if acks else 0
+        return int(results[-2]) if acks else 0
 
     def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
                     stream: str | None = None) -> bytes:
@@ -289,6 +294,12 @@ def _entries(reply: Any) -> list[Entry]:
             else:
                 out.append((item[0], item[1] if item[1] is not None else {}))
     return out
+
+
+def _id_key(entry_id: KeyT) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as numbers, for ordering."""
+    ms, _, seq = _as_bytes(entry_id).partition(b"-")
+    return int(ms), int(seq or 0)
 
 
 def _as_bytes(value: Any) -> bytes:

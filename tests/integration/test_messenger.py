@@ -121,6 +121,23 @@ def test_trimming_keeps_every_stream_near_maxlen(client: Any) -> None:
 
 
 @pytest.mark.redis
+def test_an_inbox_is_trimmed_below_what_its_priest_acked(redis_server: RedisServer) -> None:
+    """Acked inbox entries are never read again: the owner trims them (MINID ~), so an
+    inbox stays short even when every entry carries a batch of decrees."""
+    real = connect(redis_server.url)
+    sender, owner = messenger(real, 0), messenger(real, 1)
+    sender.flush([(1, {b"i": str(i).encode()}) for i in range(1000)], [])
+    got = owner.receive(600, 0)
+    assert owner.flush([], [entry_id for entry_id, _ in got]) == 600
+    assert real.xlen(KEYS.inbox(1)) <= 400 + 100        # whole radix nodes below the mark
+    rest = owner.receive(1000, 0)
+    assert [f[b"i"] for _, f in rest] == [str(i).encode() for i in range(600, 1000)]
+    owner.flush([], [entry_id for entry_id, _ in rest])
+    assert real.xlen(KEYS.inbox(1)) <= 100 and pending(real, 1) == 0
+    real.close()
+
+
+@pytest.mark.redis
 def test_refuses_a_block_longer_than_the_socket_timeout(redis_server: RedisServer) -> None:
     m = messenger(connect(redis_server.url, socket_timeout=1.5), 1)
     with pytest.raises(ValueError, match="block_ms=2000 would outlast the client's socket"):
