@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "xreadgroup": "a priest reads its inbox, the president the petitions",
     "xread": "a citizen reads its reply stream",
     "xack": "a priest acknowledges what it handled",
+    "xtrim": "a priest trims its own inbox below what it acknowledged (MINID ~)",
     "xautoclaim": "a restarted priest reclaims what its previous life left unacked",
     "xgroup|create": "god and priests create the consumer groups (MKSTREAM)",
     # hashes and strings: config, heartbeats, stats, president, election lock
