@@ -17,6 +17,10 @@ class SettingsError(ValueError):
     """A bad option value; the message names the option and the value."""
 
 
+#: settings with no command-line flag: errors name their environment variable
+ENV_ONLY = {"tick_ms": "PAXOS_TICK_MS", "max_decree_bytes": "PAXOS_MAX_DECREE_BYTES"}
+
+
 def _int(name: str, value: Any, minimum: int = 0) -> int:
     try:
         number = int(value)
@@ -85,14 +89,15 @@ class Settings:
         for name, var in (("redis_url", "REDIS_URL"), ("parliament", "PAXOS_PARLIAMENT"),
                           ("ledger_dir", "PAXOS_LEDGER_DIR"), ("seat", "PAXOS_SEAT"),
                           ("priests", "PAXOS_PRIESTS"), ("secret", "PAXOS_SECRET"),
-                          ("tick_ms", "PAXOS_TICK_MS")):
+                          ("tick_ms", "PAXOS_TICK_MS"),
+                          ("max_decree_bytes", "PAXOS_MAX_DECREE_BYTES")):
             if env.get(var):
                 values[name] = env[var]
         values.update({k: v for k, v in flags.items() if v is not None})
-        for name in ("seat", "priests", "tick_ms"):
+        for name in ("seat", "priests", "tick_ms", "max_decree_bytes"):
             if name in values:
-                values[name] = _int(f"--{name.replace('_', '-')}", values[name],
-                                    1 if name != "seat" else 0)
+                label = ENV_ONLY.get(name, f"--{name.replace('_', '-')}")
+                values[name] = _int(label, values[name], 1 if name != "seat" else 0)
         if "ledger_dir" in values:
             values["ledger_dir"] = Path(values["ledger_dir"])
         return cls(**values)
