@@ -34,10 +34,11 @@ from .citizens import (
 )
 from .compaction import compact, due
 from .connection import redact
-from .ledger import FileLedger
+from .ledger import FileLedger, LedgerFailed
 from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
+from .protocol.messages import BeginBallot
 from .settings import Settings
 from .wire import Refused, Wire
 
@@ -171,7 +172,13 @@ class Worker:
                 petition_acks: list[Any]) -> None:
         """Persist, then send, then ack: the order the protocol's safety rests on."""
         if effects.records:
-            self.ledger.write(effects.records)          # one fsync for the batch
+            try:
+                self.ledger.write(effects.records)      # one fsync for the batch
+            except OSError as exc:
+                raise LedgerFailed(
+                    f"priest {self.seat} could not write its ledger {self.ledger.path} ({exc}); "
+                    "what reached the disk is unknown, so this priest stops having sent "
+                    "nothing: fix the disk, then restart it (it replays its ledger)") from exc
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
         outgoing = [(dst, self.wire.seal(m)) for dst, m in effects.messages]
@@ -231,12 +238,22 @@ class Worker:
                                   "is not of this parliament")
                 if message.role == "president" and message.ballot.priest != message.sender:
                     raise Refused(f"ballot {message.ballot} is not seat {message.sender}'s")
+                if isinstance(message, BeginBallot):
+                    self._check_sizes(message)
                 effects.extend(self.priest.receive(message))
         except (MalformedMessage, Refused, ProtocolError, ValueError) as exc:
             self.refused += 1
             self.messenger.dead_letter(entry_id, fields, str(exc))
             return
         acks.append(entry_id)
+
+    def _check_sizes(self, message: BeginBallot) -> None:
+        """A priest never votes for a decree over its limit (PAXOS_MAX_DECREE_BYTES)."""
+        limit = self.settings.max_decree_bytes
+        for n, decree in message.entries:
+            if len(decree.body) > limit:
+                raise Refused(f"begin ballot {message.ballot} asks for a vote on decree {n} of "
+                              f"{len(decree.body)} bytes, over this priest's limit of {limit}")
 
     def _law_answer(self, query: LawQuery) -> tuple[str, dict[bytes, bytes]]:
         law = self.priest.law

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -239,3 +240,32 @@ def test_petition_with_a_bad_reply_id_is_dead_lettered() -> None:
         worker._petitions([(b"1-0", {b"pid": b"p", b"body": oversize, b"reply": b"bad id!"})],
                           Effects(), [], [])
         assert stats(redis) == 1
+
+
+def test_a_begin_ballot_over_the_decree_limit_gets_no_vote() -> None:
+    with priest() as (worker, redis):
+        before = durable(worker)
+        too_big = worker.settings.max_decree_bytes + 1
+        redis.xadd(worker.keys.inbox(0), valid_begin_ballot(too_big))
+        drain(worker, redis)
+        assert durable(worker) == before and stats(redis) == 1
+        reason = redis.xrange(worker.keys.deadletter())[-1][1][b"reason"]
+        assert b"over this priest's limit" in reason
+        assert redis.xlen(worker.keys.inbox(1)) == 0          # no vote left
+
+
+def test_a_failed_fsync_stops_the_priest_before_it_answers() -> None:
+    import errno
+
+    from paxos_redis.ledger import LedgerFailed
+
+    with priest() as (worker, redis):
+        def full_disk(stage: str) -> None:
+            if stage == "fsync":
+                raise OSError(errno.ENOSPC, "No space left on device")
+        worker.ledger.faults = full_disk
+        redis.xadd(worker.keys.inbox(0), valid_next_ballot())
+        with pytest.raises(LedgerFailed, match="could not write its ledger .*No space left"):
+            drain(worker, redis)
+        assert redis.xlen(worker.keys.inbox(1)) == 0          # no last vote left
+        assert redis.xpending(worker.keys.inbox(0), "priests")["pending"] == 1   # not acked
