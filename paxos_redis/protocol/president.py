@@ -12,7 +12,10 @@ chooses, for every decree number above what any of them knows passed, the
 decree of the highest-numbered vote reported (B3), fills the gaps with the
 olive-day decree, and sends *begin ballot* for all of them.  From then on each
 new petition takes only phase two: one round trip, many decrees per message,
-``window`` decree numbers in flight.
+``window`` decree numbers in flight.  Decrees passed are announced to the other
+priests (*successful ballot*) once per tick, or as soon as ``rules.announce`` are ready:
+the citizen's answer does not wait for it, and one announcement carries every decree
+passed since the last.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class President:
         self.in_flight_ids: set[str] = set()
         self.sent = priest.now
         self.heard = priest.now
+        self.unannounced: list[Entry] = []   # passed here, not yet told to the others
 
     @property
     def active(self) -> bool:
@@ -177,12 +181,17 @@ class President:
                 passed.append((n, proposal.decree))
         if passed:
             self.priest.learn(passed)       # removes them from proposals via on_learned
-            self._announce(passed)
+            self.unannounced += passed
+            if len(self.unannounced) >= self.priest.rules.announce:
+                self._announce()
         self.fill()
 
-    def _announce(self, passed: list[Entry]) -> None:
+    def _announce(self) -> None:
+        """Tell the other priests every decree passed since the last announcement (none:
+        a heartbeat)."""
         p = self.priest
         size = p.rules.batch
+        passed, self.unannounced = self.unannounced, []
         for i in range(0, max(len(passed), 1), size):     # an empty one is a heartbeat
             chunk = tuple(passed[i : i + size])
             p.broadcast(SuccessfulBallot(p.seat, self.ballot, p.law.known, chunk), others_only=True)
@@ -236,8 +245,8 @@ class President:
             self._begin(entries, seats=[seat])
         for _, prop in stale:
             prop.sent = p.now
-        if p.now - self.sent >= max(1, p.rules.president_ticks // 2):
-            self._announce([])              # a heartbeat: we still preside, and our known
+        if self.unannounced or p.now - self.sent >= max(1, p.rules.president_ticks // 2):
+            self._announce()                # passed decrees, or a heartbeat: we still preside
         self.fill()
 
     def drain(self) -> tuple[Decree, ...]:

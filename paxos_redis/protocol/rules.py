@@ -29,10 +29,13 @@ class Rules:
     #: is applied once); later, the same id is a new petition.  Every priest of a
     #: parliament must use the same value: it decides which decrees the law applies
     dedup_window: int = 200_000
+    #: decrees a president lets pass before it announces them at once; fewer wait for its
+    #: next tick and go in one successful-ballot message (1: announce every vote's decrees)
+    announce: int = 256
 
     def __post_init__(self) -> None:
         for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
-                     "president_ticks", "law_memory", "dedup_window"):
+                     "president_ticks", "law_memory", "dedup_window", "announce"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")

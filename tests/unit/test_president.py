@@ -47,7 +47,11 @@ A, B, C, X, Y, Z = (d(n) for n in ("a", "b", "c", "x", "y", "z"))
 
 
 class Chamber:
+    """Priests stepped by hand.  Presidents announce passed decrees at once (announce=1)
+    unless the rules given say otherwise, so ``deliver()`` alone spreads the law."""
+
     def __init__(self, seats: int, rules: Rules | None = None) -> None:
+        rules = rules or Rules(announce=1)
         self.priests = [Priest(Seat("senate", i, seats), rules) for i in range(seats)]
         self.ledgers: dict[int, list[Record]] = {i: [Seat("senate", i, seats)] for i in range(seats)}
         self.enacted: dict[int, list[Enacted]] = {i: [] for i in range(seats)}
@@ -268,7 +272,7 @@ def test_new_president_continues_after_what_it_knows_passed() -> None:
 
 
 def test_pipelining_window_is_respected() -> None:
-    ch = Chamber(3, Rules(window=2))
+    ch = Chamber(3, Rules(announce=1, window=2))
     ch.elect(0)
     president = ch.priests[0].president
     highest_in_flight = []
@@ -290,7 +294,7 @@ def test_pipelining_window_is_respected() -> None:
 
 
 def test_window_refills_as_decrees_pass() -> None:
-    ch = Chamber(3, Rules(window=3))
+    ch = Chamber(3, Rules(announce=1, window=3))
     ch.elect(0)
     ch.petition(0, *(d(f"p{i}") for i in range(5)))
     ch.deliver(drop=kind(BeginBallot))
@@ -302,7 +306,7 @@ def test_window_refills_as_decrees_pass() -> None:
 
 
 def test_batching_limits_entries_per_message() -> None:
-    ch = Chamber(3, Rules(batch=3))
+    ch = Chamber(3, Rules(announce=1, batch=3))
     ch.elect(0)
     decrees = [d(f"p{i}") for i in range(7)]
     ch.petition(0, *decrees)
@@ -348,7 +352,7 @@ def rival_ballot(seat: int) -> Ballot:
 
 
 def test_vote_no_with_a_higher_promise_deposes_and_sends_failed_ballot() -> None:
-    ch = depose(0, Rules())
+    ch = depose(0, Rules(announce=1))
     president, ballot = ch.priests[0].president, ch.priests[0].last_tried
     assert president is not None and president.phase == DEPOSED
     assert not ch.priests[0].is_president
@@ -367,7 +371,7 @@ def test_vote_no_with_a_lower_promise_is_ignored() -> None:
 
 @pytest.mark.parametrize("seat", [0, 1, 2])
 def test_deposed_president_retries_after_retry_ticks_times_seat_plus_one(seat: int) -> None:
-    ch = depose(seat, Rules(retry_ticks=3, president_ticks=100))
+    ch = depose(seat, Rules(announce=1, retry_ticks=3, president_ticks=100))
     old = ch.priests[seat].last_tried
     wait = 3 * (seat + 1)
     for _ in range(wait - 1):
@@ -384,13 +388,13 @@ def test_deposed_president_retries_after_retry_ticks_times_seat_plus_one(seat: i
 
 
 def test_deposed_president_retries_above_the_promise_it_was_refused_with() -> None:
-    ch = depose(0, Rules(retry_ticks=1))
+    ch = depose(0, Rules(announce=1, retry_ticks=1))
     ch.tick(0)
     assert ch.priests[0].last_tried > rival_ballot(0)
 
 
 def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
-    ch = depose(0, Rules(retry_ticks=3, president_ticks=100))
+    ch = depose(0, Rules(announce=1, retry_ticks=3, president_ticks=100))
     old = ch.priests[0].last_tried
     ch.start(1)                                         # priest 1 starts above what it promised
     ch.deliver()
@@ -401,7 +405,7 @@ def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
 
 
 def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
-    ch = depose(0, Rules(retry_ticks=1))
+    ch = depose(0, Rules(announce=1, retry_ticks=1))
     ch.petition(0, A)
     while not ch.priests[0].is_president:
         ch.tick(0)
@@ -414,7 +418,7 @@ def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
 
 
 def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only() -> None:
-    ch = Chamber(5, Rules(resend_ticks=2))
+    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
     ch.start(0)
     ch.deliver(drop=to(2, 3, 4))
     before = len(ch.sent)
@@ -428,7 +432,7 @@ def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only(
 
 
 def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> None:
-    ch = Chamber(5, Rules(resend_ticks=2))
+    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
     ch.elect(0)
     ch.petition(0, A)
     ch.deliver(drop=to(2, 3, 4))
@@ -445,7 +449,7 @@ def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> Non
 
 
 def test_idle_president_sends_heartbeats() -> None:
-    ch = Chamber(3, Rules(resend_ticks=1, president_ticks=4))
+    ch = Chamber(3, Rules(announce=1, resend_ticks=1, president_ticks=4))
     ch.elect(0)
     before = len(ch.sent)
     ch.tick(0, times=2)
@@ -454,7 +458,7 @@ def test_idle_president_sends_heartbeats() -> None:
 
 
 def test_lost_begin_ballot_is_resent_while_other_decrees_keep_passing() -> None:
-    ch = Chamber(3, Rules(resend_ticks=2, window=1000))
+    ch = Chamber(3, Rules(announce=1, resend_ticks=2, window=1000))
     ch.elect(0)
     ch.petition(0, A)
     ch.lose_all()
@@ -519,7 +523,7 @@ def test_a_retried_petition_in_flight_is_not_proposed_twice() -> None:
 
 
 def test_a_retried_petition_waiting_in_the_queue_is_not_queued_twice() -> None:
-    ch = Chamber(3, Rules(window=1))
+    ch = Chamber(3, Rules(announce=1, window=1))
     ch.elect(0)
     ch.petition(0, A, B)
     ch.petition(0, B, B)
@@ -582,7 +586,7 @@ def test_a_proposal_displaced_by_another_presidents_decree_goes_again_unprompted
 @pytest.mark.parametrize("seats", [3, 5])
 def test_rival_presidents_never_pass_two_decrees_at_one_number(seats: int) -> None:
     """Interleave two presidents with losses; Chamber.check asserts safety every step."""
-    ch = Chamber(seats, Rules(resend_ticks=1, retry_ticks=1))
+    ch = Chamber(seats, Rules(announce=1, resend_ticks=1, retry_ticks=1))
     for rnd in range(6):
         for seat in (0, 1):
             ch.start(seat)
@@ -606,9 +610,34 @@ def test_restart_from_ledgers_keeps_promises_and_votes() -> None:
     ch.petition(0, X)
     ch.deliver(drop=lambda s, t, m: t == 2 or isinstance(m, Voted))   # 0 and 1 voted X
     for seat in range(3):                               # everyone crashes and restarts
-        ch.priests[seat] = Priest.restore(ch.ledgers[seat])
+        ch.priests[seat] = Priest.restore(ch.ledgers[seat], Rules(announce=1))
     ch.lose_all()
     ch.start(2)
     ch.petition(2, Y)
     ch.deliver(drop=to(0))
     assert ch.law(1) == ch.law(2) == [X, Y]
+
+
+def test_passed_decrees_are_announced_together_at_the_next_tick() -> None:
+    ch = Chamber(3, Rules(announce=10))
+    ch.start(0)
+    ch.deliver()
+    ch.petition(0, A)
+    ch.petition(0, B)
+    ch.deliver()
+    assert ch.law(0) == [A, B]                  # the president knows, and answers citizens
+    assert ch.law(1) == [] and ch.law(2) == []  # the others hear at its next tick
+    ch.tick(0)
+    announced = [m for _, _, m in ch.queue if isinstance(m, SuccessfulBallot)]
+    assert {len(m.entries) for m in announced} == {2}, "one announcement carries both"
+    ch.deliver()
+    assert ch.law(1) == ch.law(2) == [A, B]
+
+
+def test_a_full_batch_of_passed_decrees_is_announced_at_once() -> None:
+    ch = Chamber(3, Rules(announce=2))
+    ch.start(0)
+    ch.deliver()
+    ch.petition(0, A, B)
+    ch.deliver()
+    assert ch.law(1) == ch.law(2) == [A, B]
