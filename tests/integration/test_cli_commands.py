@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from processes import Parliament, cli_command
 from redis_server import RedisServer
 
