@@ -4,12 +4,19 @@ N priests run the pure core.  A seeded messenger loses, duplicates, reorders and
 delays messages; partitions come and heal; priests crash (losing any record not
 yet durable) and restart from their ledgers; rival presidents start at random;
 and every message in flight can be wiped at once (Redis restarting empty).
+Priests keep a tiny law window in memory (``law_memory=3``) and compact their
+ledgers into their archives all the time, with crashes in the middle of compaction,
+so catch-up of decrees older than the window and restarts after compaction are
+exercised by every seed.
 
 After every step it checks:
 
 * no two different decrees passed at one decree number (across all priests, ever);
 * every passed decree was petitioned or is the olive-day decree;
-* a petition, once given a decree number, keeps it (exactly once);
+* a petition, once given a decree number, keeps it (exactly once, within the dedup
+  window: a copy passed more than ``dedup_window`` decrees later may count as new);
+* every priest, restarted or not, applies each decree number with the same ``first``;
+* a compacted ledger and its archive restore the priest exactly as it was;
 * promises never go backwards in a ledger, and no vote is below the promise;
 * persist, then send: no message left before the record it depends on was durable.
 
@@ -24,11 +31,11 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from world import Faults, Node, Packet, Violation
+
+from paxos_redis.compaction import compact, due
 from paxos_redis.protocol import (
-    ZERO,
-    Ballot,
     BeginBallot,
     Decree,
     Effects,
@@ -48,48 +55,13 @@ from paxos_redis.protocol import (
 )
 
 
-class Violation(AssertionError):
-    """A safety or liveness property failed; the message carries the seed to replay."""
-
-
-@dataclass
-class Faults:
-    """How hostile the world is (probabilities per step or per message)."""
-
-    loss: float = 0.10
-    duplicate: float = 0.05
-    max_delay: int = 6
-    crash: float = 0.02
-    restart: float = 0.15
-    partition: float = 0.01
-    heal: float = 0.08
-    rival: float = 0.01
-    wipe: float = 0.003
-    petition: float = 0.35
-
-    @classmethod
-    def none(cls) -> Faults:
-        return cls(0, 0, 1, 0, 1, 0, 1, 0, 0, 0)
-
-
-@dataclass
-class Packet:
-    due: int
-    src: int
-    dst: int
-    message: Message
-
-
-@dataclass
-class Node:
-    """One priest's process: its in-memory core (None while down) and its durable ledger."""
-
-    seat: int
-    durable: list[Record]
-    priest: Priest | None = None
-    max_promise: Ballot = ZERO
-    max_tried: Ballot = ZERO
-    voted: dict[tuple[int, Ballot], Decree] = field(default_factory=dict)
+def snapshot(p: Priest) -> tuple[object, ...]:
+    """What a restart must reproduce: promise, last ballot tried, votes, the recent law and
+    the dedup window as the next decree will see it (older entries are forgotten lazily)."""
+    law, oldest = p.law, p.law.known - p.rules.dedup_window
+    return (p.next_bal, p.last_tried, p.votes, law.known, law.highest(),
+            law.passed_from(max(0, law.known - 8), 8 + len(law.decrees)),
+            sorted((pid, f) for pid, f in law.first_of.items() if f >= oldest))
 
 
 class Simulation:
@@ -106,21 +78,24 @@ class Simulation:
         self.faults = faults or Faults()
         self.priest_class = priest_class
         self.rules = rules or Rules(window=8, batch=4, resend_ticks=2, inquiry_ticks=2,
-                                    retry_ticks=3, president_ticks=6)
+                                    retry_ticks=3, president_ticks=6, law_memory=3,
+                                    dedup_window=60)
         self.check_durability = check_durability
         self.nodes = [Node(i, [Seat("sim", i, priests)]) for i in range(priests)]
         for node in self.nodes:
-            node.priest = priest_class.restore(node.durable, self.rules)
+            node.priest = priest_class.restore(node.durable, self.rules, node.archive)
         self.net: list[Packet] = []
         self.now = 0
         self.side: dict[int, int] = {}           # seat -> partition side; empty when healed
         self.chosen: dict[int, Decree] = {}      # the one decree passed at each number
         self.petitioned: dict[str, Decree] = {}
         self.given: dict[str, int] = {}          # petition id -> decree number it was given
+        self.firsts: dict[int, int] = {}         # decree number -> where its petition first passed
         self.outstanding: dict[str, int] = {}    # petition id -> step it was last sent
         self.last_progress = 0
         self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
-                       "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0}
+                       "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0,
+                       "compactions": 0, "late_copies": 0}
 
     # ------------------------------------------------------------ the world
 
@@ -147,20 +122,56 @@ class Simulation:
                 self.check_sent(node, message)
             self.send(node.seat, dst, message)
         for enacted in effects.passed:
+            if self.firsts.setdefault(enacted.n, enacted.first) != enacted.first:
+                self.fail(f"priest {node.seat} applied decree {enacted.n} as first passed at "
+                          f"{enacted.first}, another priest at {self.firsts[enacted.n]}")
             if not enacted.decree.is_olive_day:
-                pid = enacted.decree.petition
-                if self.given.setdefault(pid, enacted.first) != enacted.first:
-                    self.fail(f"petition {pid} given number {self.given[pid]}, "
-                              f"then {enacted.first} at priest {node.seat}")
-                self.outstanding.pop(pid, None)
+                self.check_given(node, enacted.decree.petition, enacted.first)
             self.last_progress = self.now
+
+    def check_given(self, node: Node, pid: str, first: int) -> None:
+        """Exactly once: a petition keeps its number, unless a copy passed so long after it
+        that the dedup window forgot it (then it is a new petition: documented)."""
+        given = self.given.setdefault(pid, first)
+        if given != first:
+            if first - given <= self.rules.dedup_window:
+                self.fail(f"petition {pid} given number {given}, then {first} at priest "
+                          f"{node.seat}")
+            self.counts["late_copies"] += 1
+            self.given[pid] = first
+        self.outstanding.pop(pid, None)
 
     def crash(self, node: Node) -> None:
         node.priest = None
         self.counts["crashes"] += 1
 
     def restart(self, node: Node) -> None:
-        node.priest = self.priest_class.restore(node.durable, self.rules)
+        node.priest = self.priest_class.restore(node.durable, self.rules, node.archive)
+
+    def compact(self, node: Node, every: int = 4) -> None:
+        """The runtime's compaction, between steps, with crash points inside it."""
+        priest = node.priest
+        if priest is None or not due(priest, node.archive, every):
+            return
+        roll = self.rng.random()
+
+        def replace(records: list[Record]) -> None:
+            if roll < self.faults.crash / 2:          # died after archiving, before the rename
+                raise Violation("crash")              # (caught below: not a violation)
+            node.durable = records
+
+        try:
+            compact(priest, node.archive, replace)
+        except Violation:
+            self.crash(node)
+            return
+        self.counts["compactions"] += 1
+        again = self.priest_class.restore(node.durable, self.rules, node.archive)
+        if snapshot(again) != snapshot(priest):
+            self.fail(f"priest {node.seat} restored from its compacted ledger differs: "
+                      f"{snapshot(again)} != {snapshot(priest)}")
+        if roll < self.faults.crash:                  # died just after compacting
+            self.crash(node)
 
     def send(self, src: int, dst: int, message: Message) -> None:
         f = self.faults
@@ -293,6 +304,9 @@ class Simulation:
         for node in self.live():
             if rng.random() < 0.5:
                 self.act(node, lambda p: p.tick(), may_crash=True)
+        for node in self.live():
+            if rng.random() < f.compact:
+                self.compact(node)
         self.retry_petitions(every=12)
         self.god(patience=10)
         self.deliver_some(rng.randint(1, 10))
@@ -303,6 +317,7 @@ class Simulation:
                 self.restart(node)
         for node in self.nodes:
             self.act(node, lambda p: p.tick(), may_crash=False)
+            self.compact(node)
         self.retry_petitions(every=8)
         self.god(patience=6)
         self.deliver_some(len(self.net))

@@ -14,6 +14,8 @@ import pytest
 from faulty import ForgetfulPriest, HeedlessPriest, ShortQuorumPriest
 from simulator import Faults, Simulation, Violation, run_parallel
 
+from paxos_redis.protocol import Rules
+
 HERE = Path(__file__).parent
 JOBS = min(2, os.cpu_count() or 1)
 
@@ -45,9 +47,27 @@ def test_no_faults_every_petition_passes_quickly() -> None:
     assert sim.counts["crashes"] == 0 and not sim.outstanding
     assert len(sim.given) > 50
     top = max(sim.given.values())
-    laws = {tuple(sorted((k, d) for k, d in n.priest.law.decrees.items() if k <= top))
-            for n in sim.nodes if n.priest}
+    laws = {tuple(n.priest.law.read(0, top + 1)) for n in sim.nodes if n.priest}
     assert len(laws) == 1 and len(next(iter(laws))) == top + 1
+    assert sim.counts["compactions"] > 0                # read back through the archives
+
+
+def test_the_law_window_and_compaction_are_exercised() -> None:
+    """Every seed runs with a 3-decree law window and compacts all the time, so catch-up
+    of decrees older than the window and restarts after compaction happen throughout."""
+    totals = run_parallel(0, 250, steps=500, priests=5, jobs=1)
+    assert totals["compactions"] > 250 * 50
+    sims = [Simulation(seed).run() for seed in range(20)]
+    floors = [n.priest.law.floor for sim in sims for n in sim.nodes if n.priest]
+    assert min(floors) > 20 and all(len(n.priest.law.decrees) < 40
+                                    for sim in sims for n in sim.nodes if n.priest)
+
+
+def test_with_a_dedup_window_longer_than_the_run_no_petition_ever_passes_twice() -> None:
+    rules = Rules(window=8, batch=4, resend_ticks=2, inquiry_ticks=2, retry_ticks=3,
+                  president_ticks=6, law_memory=3, dedup_window=10**6)
+    late = sum(Simulation(seed, rules=rules).run().counts["late_copies"] for seed in range(150))
+    assert late == 0
 
 
 @pytest.mark.soak
