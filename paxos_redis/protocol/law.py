@@ -54,17 +54,16 @@ class Dedup:
     def __init__(self, window: int = UNBOUNDED) -> None:
         self.window = window
         self.first_of: dict[str, int] = {}
-        self.order: deque[tuple[int, str]] = deque()   # (first, pid), first ascending
+        self.order: deque[str] = deque()       # the same ids, by first passing ascending
 
     def first(self, n: int, petition: str) -> int:
         """The number where ``petition`` first passed, as seen at decree ``n`` (``n`` if new)."""
-        order, first_of = self.order, self.first_of
-        while order and order[0][0] < n - self.window:
-            _, old = order.popleft()
-            del first_of[old]
+        order, first_of, oldest = self.order, self.first_of, n - self.window
+        while order and first_of[order[0]] < oldest:
+            del first_of[order.popleft()]
         first = first_of.setdefault(petition, n)
         if first == n:
-            order.append((n, petition))
+            order.append(petition)
         return first
 
 
