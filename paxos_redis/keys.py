@@ -11,7 +11,8 @@ key                     type       what it holds
                                    read through the :data:`PRIEST_GROUP` consumer group
 ``petitions()``         stream     citizens' petitions, read by :data:`PRESIDENT_GROUP`
 ``replies(citizen)``    stream     answers to one citizen's petitions
-``law()``               stream     feed of passed decrees, in the order they were learned
+``law()``               stream     reserved for a feed of passed decrees; nothing writes it
+                                   (citizens read the law from the priests)
 ``deadletter()``        stream     entries no priest could read, with the reason
 ``stats()``             hash       counters (e.g. :data:`STAT_DEADLETTER`)
 ``heartbeat(seat)``     hash+TTL   a priest's sign of life; expires when it stops
