@@ -91,6 +91,7 @@ class Simulation:
         self.petitioned: dict[str, Decree] = {}
         self.given: dict[str, int] = {}          # petition id -> decree number it was given
         self.firsts: dict[int, int] = {}         # decree number -> where its petition first passed
+        self.firsts_of: dict[str, set[int]] = {}  # petition id -> every number it was given
         self.outstanding: dict[str, int] = {}    # petition id -> step it was last sent
         self.last_progress = 0
         self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
@@ -131,14 +132,18 @@ class Simulation:
 
     def check_given(self, node: Node, pid: str, first: int) -> None:
         """Exactly once: a petition keeps its number, unless a copy passed so long after it
-        that the dedup window forgot it (then it is a new petition: documented)."""
-        given = self.given.setdefault(pid, first)
-        if given != first:
-            if first - given <= self.rules.dedup_window:
-                self.fail(f"petition {pid} given number {given}, then {first} at priest "
+        that the dedup window forgot it (then it is a new petition: documented).  So two
+        numbers given to one petition id are more than ``dedup_window`` apart."""
+        firsts = self.firsts_of.setdefault(pid, set())
+        if first not in firsts:
+            near = [f for f in firsts if abs(first - f) <= self.rules.dedup_window]
+            if near:
+                self.fail(f"petition {pid} given number {near[0]}, then {first} at priest "
                           f"{node.seat}")
-            self.counts["late_copies"] += 1
-            self.given[pid] = first
+            if firsts:
+                self.counts["late_copies"] += 1
+            firsts.add(first)
+            self.given[pid] = max(firsts)
         self.outstanding.pop(pid, None)
 
     def crash(self, node: Node) -> None:
