@@ -213,6 +213,8 @@ class Nemesis:
         self.heals: list[tuple[float, Callable[[], None]]] = []
         self.expect_exit: set[int] = set()
         self.killed_gods: set[int] = set()
+        self.events: list[str] = []
+        self.t0 = time.monotonic()
 
     # ------------------------------------------------------------ faults
 
@@ -235,6 +237,7 @@ class Nemesis:
             return
         p = self.parliament
         if kind == "redis":
+            self.event("redis kill -9, restart empty")
             self.server.restart()
             self.report.faults[kind] += 1
             return
@@ -251,6 +254,7 @@ class Nemesis:
         if seat is None:
             return
         self.report.faults[kind] += 1
+        self.event(f"{kind} seat {seat} (pid {p.priests[seat].pid})")
         if kind == "kill":
             self.down[seat] = kind
             p.kill(seat)
@@ -280,8 +284,19 @@ class Nemesis:
             self.parliament.flag(seat, "cut", cut)
 
     def _restart(self, seat: int) -> None:
-        self.parliament.start_priest(seat, wait=False)
+        """Start the seat's priest again, unless it already has a live one (a supervisor
+        never runs two copies: the second would only find the ledger locked)."""
+        current = self.parliament.priests.get(seat)
+        if current is None or not current.alive:
+            self.parliament.start_priest(seat, wait=False)
+            self.event(f"restart seat {seat}")
+        else:
+            self.event(f"restart seat {seat} skipped: pid {current.pid} is alive")
         self.down.pop(seat, None)
+
+    def event(self, text: str) -> None:
+        """One line of the run's event log (``nemesis-events.log`` beside its logs)."""
+        self.events.append(f"{time.monotonic() - self.t0:9.3f} {text}")
 
     def _cont(self, seat: int) -> None:
         self.parliament.priests[seat].signal(signal.SIGCONT)
@@ -312,6 +327,8 @@ class Nemesis:
             if process.alive or self.down.get(seat) in ("kill", "restart"):
                 continue
             tail = process.tail(3)
+            self.event(f"seat {seat} pid {process.pid} exited rc {process.popen.poll()}: "
+                       f"{tail.splitlines()[-1][:120]}")
             if seat in self.expect_exit or INJECTED in tail or STARTUP_OUTAGE in tail:
                 self.expect_exit.discard(seat)
                 self.down[seat] = "restart"
@@ -392,6 +409,7 @@ class Nemesis:
         finally:
             if history is not None:
                 history.stop()
+            (self.root / "nemesis-events.log").write_text("\n".join(self.events) + "\n")
             self.parliament.close()
             self.server.stop()
             if self.links is not None:
