@@ -194,7 +194,10 @@ class FileArchive:
         n, stop = start, min(self.end, start + max(0, limit))
         while 0 <= n < stop:
             chunk = self._chunk(bisect.bisect_right(self.starts, n) - 1)
-            out.extend(chunk[n - chunk[0].n : stop - chunk[0].n])
+            got = chunk[n - chunk[0].n : stop - chunk[0].n]
+            if not got:                              # cannot happen with a sound index
+                raise CorruptLedger(self.path, 0, f"no chunk holds decree {n}")
+            out.extend(got)
             n = start + len(out)
         return out
 

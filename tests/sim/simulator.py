@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from world import Faults, Node, Packet, Violation
+from world import Faults, Node, Packet, Violation, snapshot
 
 from paxos_redis.compaction import compact, due
 from paxos_redis.protocol import (
@@ -53,15 +53,6 @@ from paxos_redis.protocol import (
     VoteNo,
     Votes,
 )
-
-
-def snapshot(p: Priest) -> tuple[object, ...]:
-    """What a restart must reproduce: promise, last ballot tried, votes, the recent law and
-    the dedup window as the next decree will see it (older entries are forgotten lazily)."""
-    law, oldest = p.law, p.law.known - p.rules.dedup_window
-    return (p.next_bal, p.last_tried, p.votes, law.known, law.highest(),
-            law.passed_from(max(0, law.known - 8), 8 + len(law.decrees)),
-            sorted((pid, f) for pid, f in law.first_of.items() if f >= oldest))
 
 
 class Simulation:

@@ -55,3 +55,12 @@ class Node:
     max_promise: Ballot = ZERO
     max_tried: Ballot = ZERO
     voted: dict[tuple[int, Ballot], Decree] = field(default_factory=dict)
+
+
+def snapshot(p: Priest) -> tuple[object, ...]:
+    """What a restart must reproduce: promise, last ballot tried, votes, the recent law and
+    the dedup window as the next decree will see it (older entries are forgotten lazily)."""
+    law, oldest = p.law, p.law.known - p.rules.dedup_window
+    return (p.next_bal, p.last_tried, p.votes, law.known, law.highest(),
+            law.passed_from(max(0, law.known - 8), 8 + len(law.decrees)),
+            sorted((pid, f) for pid, f in law.first_of.items() if f >= oldest))
