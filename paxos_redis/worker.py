@@ -181,7 +181,9 @@ class Worker:
                     "nothing: fix the disk, then restart it (it replays its ledger)") from exc
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
-        outgoing = [(dst, self.wire.seal(m)) for dst, m in effects.messages]
+        sealed: dict[int, dict[bytes, bytes]] = {}    # a broadcast is encoded once, not per seat
+        outgoing = [(dst, sealed[id(m)] if id(m) in sealed else
+                     sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in effects.messages]
         citizens = {stream: REPLY_TTL_S for stream, _ in extra}
         self.messenger.flush(outgoing, acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
