@@ -26,13 +26,14 @@ from every ledger.  A run prints one line: seed, duration, faults by kind, opera
 outcome, link mode, verdict.
 
 Run alone: ``python tests/faults/nemesis.py --seed 7 --seconds 30`` (``--runs N`` for
-seeds ``seed .. seed+N-1``).
+seeds ``seed .. seed+N-1``); ``NEMESIS_LINK=inprocess`` forces the in-process link fault.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import shutil
 import signal
@@ -201,7 +202,8 @@ class Nemesis:
     def __init__(self, seed: int, seconds: float, root: Path) -> None:
         self.seed, self.seconds, self.root = seed, seconds, root
         self.rng = random.Random(seed)
-        why_not = available()
+        why_not = ("NEMESIS_LINK=inprocess" if os.environ.get("NEMESIS_LINK") == "inprocess"
+                   else available())
         self.links = Links(SEATS, self.rng) if why_not is None else None
         self.report = Report(seed, seconds, "netns" if self.links else
                              f"in-process (no netns: {why_not})")
