@@ -193,8 +193,10 @@ def test_priest_away_longer_than_the_law_window_catches_up(tmp_path: Path) -> No
         wait_until(lambda: president.priest.law.floor > first + 100)  # archived, not in memory
         worker = p.start_priest(away)
         wait_until(lambda: worker.priest.law.known > top, timeout=30)
+        # laws() reads live workers from this thread; a compaction in between can cut a read
+        # short, so compare until two consistent reads agree (or time out and fail)
+        wait_until(lambda: (got := p.laws())[away][: top + 1] == got[president.seat][: top + 1])
         laws = p.laws()
-        assert laws[away][: top + 1] == laws[president.seat][: top + 1]
         wait_until(lambda: worker.ledger.archive.end > top - 40    # it compacts as it learns
                    and worker.priest.law.floor > top - 100)
         assert len(worker.priest.law.decrees) <= 40 + 20 + rules.window
