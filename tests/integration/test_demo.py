@@ -91,10 +91,13 @@ def test_demo_on_embedded_fakeredis_passes_every_check(tmp_path: Path) -> None:
 
 def test_demo_cleans_up_every_process_when_interrupted(tmp_path: Path) -> None:
     ledgers = tmp_path / "ledgers"
+    # A shell runs background jobs with SIGINT ignored, and Python keeps an ignored SIGINT:
+    # give the demo the terminal's default, as Ctrl-C would find it.
     demo = subprocess.Popen([*cli(), "demo", "--quiet", "--petitions", "100000",
                              "--ledger-dir", str(ledgers)], env=env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while len(list(ledgers.glob("*.ledger"))) < 5 or len(processes_using(ledgers)) < 6:
