@@ -47,6 +47,29 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without any PAXOS_* or REDIS_URL (a command's settings come from flags)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("PAXOS_") and k != "REDIS_URL"}
+
+
+def processes_using(ledger_dir: Path) -> list[int]:
+    """Pids of live processes whose environment names ``ledger_dir`` (a command's children)."""
+    marker = f"PAXOS_LEDGER_DIR={ledger_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, *,
              interval: float = 0.02, explain: Callable[[], str] | None = None) -> T:
     """``predicate()`` once truthy (polled); an AssertionError naming ``what`` at the deadline."""

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import clean_env, cli_command, processes_using
 
 from paxos_redis.bench.load import split_window
 from paxos_redis.bench.measure import Snapshot, cost, latency_ms, percentile
@@ -26,30 +25,7 @@ from paxos_redis.bench.measure import Snapshot, cost, latency_ms, percentile
 ROLES = ("priests", "god", "citizens", "redis_server", "total")
 
 
-def cli() -> list[str]:
-    script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
-
-
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_") and k != "REDIS_URL"}
-
-
-def processes_using(ledger_dir: Path) -> list[int]:
-    """Live processes whose environment names ``ledger_dir`` (the bench's god and priests)."""
-    marker = f"PAXOS_LEDGER_DIR={ledger_dir}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
+cli, env = cli_command, clean_env
 
 
 def positive(value: Any) -> bool:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from processes import clean_env, cli_command, processes_using
 
 from paxos_redis.demo import (
     Citizens,
@@ -24,32 +23,7 @@ from paxos_redis.demo import (
 )
 from paxos_redis.ledger import law_lines, replay
 
-
-def cli() -> list[str]:
-    script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
-
-
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("PAXOS_") and k != "REDIS_URL"}
-
-
-def processes_using(ledger_dir: Path) -> list[int]:
-    """Pids of live processes whose environment names ``ledger_dir`` (the demo's children)."""
-    marker = f"PAXOS_LEDGER_DIR={ledger_dir}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
+cli, env = cli_command, clean_env
 
 
 def wait_gone(ledger_dir: Path, timeout: float = 5.0) -> list[int]:
