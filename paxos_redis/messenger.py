@@ -28,6 +28,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from .conduit import Conduit
 from .connection import BLOCK_MARGIN
 from .keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
 
@@ -80,6 +81,7 @@ class Messenger:
         self.maxlen = maxlen
         self.group = group
         self.inbox = keys.inbox(seat)
+        self.conduit = Conduit(redis)
         self._max_block_ms = _max_block_ms(redis)
 
     # ------------------------------------------------------------- the group
@@ -118,17 +120,8 @@ class Messenger:
                 f"{self._max_block_ms} ms or connect with a socket_timeout above "
                 f"block_ms/1000 + {BLOCK_MARGIN} s"
             )
-        try:
-            reply = self.redis.xreadgroup(
-                self.group, self.consumer, {self.inbox: ">"},
-                count=count, block=block_ms if block_ms > 0 else None,
-            )
-        except ResponseError as exc:
-            if not _is_gone(exc):
-                raise
-            self._recreate("XREADGROUP", exc)
-            return []
-        return _entries(reply)
+        got = self._read([self.inbox], count, block_ms)
+        return got.get(self.inbox, []) if got is not None else []
 
     def ensure_stream(self, stream: str) -> None:
         """Create this messenger's group on another stream (e.g. petitions), idempotent."""
@@ -146,21 +139,31 @@ class Messenger:
         """
         if not others:
             return {self.inbox: self.receive(count, block_ms)}
-        streams = {self.inbox: ">", **{name: ">" for name in others}}
+        got = self._read([self.inbox, *others], count, block_ms)
+        if got is None:
+            for name in others:
+                self.ensure_stream(name)
+            return {}
+        return got
+
+    def _read(self, streams: list[str], count: int,
+              block_ms: int) -> dict[str, list[Entry]] | None:
+        """One XREADGROUP over ``streams`` (the inbox first); None if a group was recreated."""
+        command: list[Any] = ["XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count]
+        if block_ms > 0:
+            command += ["BLOCK", block_ms]
+        command += ["STREAMS", *streams, *(">" for _ in streams)]
         try:
-            reply = self.redis.xreadgroup(self.group, self.consumer, streams, count=count,
-                                          block=block_ms if block_ms > 0 else None)
+            reply = self.conduit.execute([command])[0]
         except ResponseError as exc:
             if not _is_gone(exc):
                 raise
             self._recreate("XREADGROUP", exc)
-            for name in others:
-                self.ensure_stream(name)
-            return {}
+            return None
         out: dict[str, list[Entry]] = {}
-        for name, entries in (reply.items() if isinstance(reply, dict) else reply or []):
+        for name, entries in (reply.items() if isinstance(reply, Mapping) else reply or ()):
             key = name.decode() if isinstance(name, bytes) else str(name)
-            out[key] = _entries([[name, entries]])
+            out[key] = [(entry_id, _fields(flat)) for entry_id, flat in entries or ()]
         return out
 
     def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
@@ -223,28 +226,20 @@ class Messenger:
         inbox is trimmed below the newest entry acked.
         Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
         """
-        pipe = self.redis.pipeline(transaction=False)
-        queued = 0
-        for seat, fields in outgoing:
-            pipe.xadd(self.keys.inbox(seat), fields, maxlen=self.maxlen, approximate=True)
-            queued += 1
-        for stream, fields in extra:
-            pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
-            queued += 1
-        for stream, seconds in (expire or {}).items():
-            pipe.expire(stream, seconds)
-            queued += 1
-        for stream, ids in (other_acks or {}).items():
-            if ids:
-                pipe.xack(stream, self.group, *ids)
-                queued += 1
+        maxlen = ("MAXLEN", "~", self.maxlen)
+        commands: list[Any] = [("XADD", self.keys.inbox(seat), *maxlen, "*", *_flat(fields))
+                               for seat, fields in outgoing]
+        commands += [("XADD", stream, *maxlen, "*", *_flat(fields)) for stream, fields in extra]
+        commands += [("EXPIRE", stream, seconds) for stream, seconds in (expire or {}).items()]
+        commands += [("XACK", stream, self.group, *ids)
+                     for stream, ids in (other_acks or {}).items() if ids]
         acks = list(ack_ids)
         if acks:
-            pipe.xack(self.inbox, self.group, *acks)
-            pipe.xtrim(self.inbox, minid=max(acks, key=_id_key), approximate=True)
-        elif not queued:
+            commands.append(("XACK", self.inbox, self.group, *acks))
+            commands.append(("XTRIM", self.inbox, "MINID", "~", max(acks, key=_id_key)))
+        if not commands:
             return 0
-        results = pipe.execute()
+        results = self.conduit.execute(commands)
         return int(results[-2]) if acks else 0
 
     def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
@@ -294,6 +289,21 @@ def _entries(reply: Any) -> list[Entry]:
             else:
                 out.append((item[0], item[1] if item[1] is not None else {}))
     return out
+
+
+def _fields(flat: Any) -> Fields:
+    """An entry's fields from the flat ``[field, value, ...]`` of a raw reply."""
+    if not flat:
+        return {}
+    it = iter(flat)
+    return dict(zip(it, it))
+
+
+def _flat(fields: Mapping[Any, Any]) -> list[Any]:
+    """Fields as XADD's flat ``field value ...`` arguments."""
+    if not fields:
+        raise ValueError("an entry needs at least one field")
+    return [part for pair in fields.items() for part in pair]
 
 
 def _id_key(entry_id: KeyT) -> tuple[int, int]:

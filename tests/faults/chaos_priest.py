@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 import paxos_redis.seats as seats
 from paxos_redis.cli import main
+from paxos_redis.conduit import Conduit
 from paxos_redis.messenger import Messenger
 
 CHAOS = Path(os.environ["PAXOS_CHAOS_DIR"])
@@ -91,6 +92,7 @@ seats.claim = _claim
 Messenger.flush = _flush                                    # type: ignore[method-assign]
 redis.client.Redis.execute_command = _guard(redis.client.Redis.execute_command)  # type: ignore
 redis.client.Pipeline.execute = _guard(redis.client.Pipeline.execute)            # type: ignore
+Conduit.execute = _guard(Conduit.execute)                                        # type: ignore
 
 if __name__ == "__main__":
     sys.exit(main(["priest", *sys.argv[1:]]))
