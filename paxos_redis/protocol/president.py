@@ -70,6 +70,10 @@ class President:
         self.sent = priest.now
         self.heard = priest.now
         self.unannounced: list[Entry] = []   # passed here, not yet told to the others
+        #: seat -> when it last answered this president (a running count, not a clock):
+        #: a thrifty president asks the quickest, those that answered last
+        self.answered: dict[int, int] = {}
+        self.answers = 0
 
     @property
     def active(self) -> bool:
@@ -86,6 +90,8 @@ class President:
     def receive(self, m: Message) -> None:
         if m.ballot != self.ballot:
             return
+        self.answers += 1
+        self.answered[m.sender] = self.answers
         if isinstance(m, LastVote):
             self.handle_last_vote(m)
         elif isinstance(m, Voted):
@@ -161,11 +167,20 @@ class President:
         size = p.rules.batch
         for i in range(0, len(entries), size):
             message = BeginBallot(p.seat, self.ballot, p.law.known, tuple(entries[i : i + size]))
-            if seats is None:
-                p.broadcast(message)
-            else:
-                for seat in seats:
-                    p.send(seat, message)
+            for seat in self.asked() if seats is None else seats:
+                p.send(seat, message)
+
+    def asked(self) -> Iterable[int]:
+        """Who gets a new begin ballot: everyone, or, thrifty, a bare majority (the paper's
+        quorum): this priest and the others that answered it last.  A priest left out
+        learns the decrees when they are announced; if one asked is slow to vote, the
+        resend after ``resend_ticks`` goes to every priest that has not voted."""
+        p = self.priest
+        if not p.rules.thrifty:
+            return p.quorum.members()
+        others = sorted((s for s in p.quorum.members() if s != p.seat),
+                        key=lambda s: self.answered.get(s, 0), reverse=True)
+        return [p.seat, *others[: p.quorum.size - 1]]
 
     def handle_voted(self, m: Voted) -> None:
         """Step 5: with votes from a majority a decree is passed; tell every priest."""

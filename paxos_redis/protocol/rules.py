@@ -32,10 +32,14 @@ class Rules:
     #: decrees a president lets pass before it announces them at once; fewer wait for its
     #: next tick and go in one successful-ballot message (1: announce every vote's decrees)
     announce: int = 256
+    #: send a begin ballot to a bare majority (the president and the priests that answered
+    #: it last), not to every priest: fewer priests woken per decree; the others learn the
+    #: decrees from the announcement, and get the begin ballot if one asked is slow
+    thrifty: bool = True
 
     def __post_init__(self) -> None:
         for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
                      "president_ticks", "law_memory", "dedup_window", "announce"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")

@@ -33,6 +33,7 @@ from paxos_redis.protocol import (
     Tried,
     Voted,
     VoteNo,
+    Votes,
 )
 from paxos_redis.protocol.president import ACTIVE, DEPOSED, PREPARING
 
@@ -51,7 +52,7 @@ class Chamber:
     unless the rules given say otherwise, so ``deliver()`` alone spreads the law."""
 
     def __init__(self, seats: int, rules: Rules | None = None) -> None:
-        rules = rules or Rules(announce=1)
+        rules = rules or Rules(announce=1, thrifty=False)
         self.priests = [Priest(Seat("senate", i, seats), rules) for i in range(seats)]
         self.ledgers: dict[int, list[Record]] = {i: [Seat("senate", i, seats)] for i in range(seats)}
         self.enacted: dict[int, list[Enacted]] = {i: [] for i in range(seats)}
@@ -272,7 +273,7 @@ def test_new_president_continues_after_what_it_knows_passed() -> None:
 
 
 def test_pipelining_window_is_respected() -> None:
-    ch = Chamber(3, Rules(announce=1, window=2))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, window=2))
     ch.elect(0)
     president = ch.priests[0].president
     highest_in_flight = []
@@ -294,7 +295,7 @@ def test_pipelining_window_is_respected() -> None:
 
 
 def test_window_refills_as_decrees_pass() -> None:
-    ch = Chamber(3, Rules(announce=1, window=3))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, window=3))
     ch.elect(0)
     ch.petition(0, *(d(f"p{i}") for i in range(5)))
     ch.deliver(drop=kind(BeginBallot))
@@ -306,7 +307,7 @@ def test_window_refills_as_decrees_pass() -> None:
 
 
 def test_batching_limits_entries_per_message() -> None:
-    ch = Chamber(3, Rules(announce=1, batch=3))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, batch=3))
     ch.elect(0)
     decrees = [d(f"p{i}") for i in range(7)]
     ch.petition(0, *decrees)
@@ -352,7 +353,7 @@ def rival_ballot(seat: int) -> Ballot:
 
 
 def test_vote_no_with_a_higher_promise_deposes_and_sends_failed_ballot() -> None:
-    ch = depose(0, Rules(announce=1))
+    ch = depose(0, Rules(announce=1, thrifty=False))
     president, ballot = ch.priests[0].president, ch.priests[0].last_tried
     assert president is not None and president.phase == DEPOSED
     assert not ch.priests[0].is_president
@@ -371,7 +372,7 @@ def test_vote_no_with_a_lower_promise_is_ignored() -> None:
 
 @pytest.mark.parametrize("seat", [0, 1, 2])
 def test_deposed_president_retries_after_retry_ticks_times_seat_plus_one(seat: int) -> None:
-    ch = depose(seat, Rules(announce=1, retry_ticks=3, president_ticks=100))
+    ch = depose(seat, Rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
     old = ch.priests[seat].last_tried
     wait = 3 * (seat + 1)
     for _ in range(wait - 1):
@@ -388,13 +389,13 @@ def test_deposed_president_retries_after_retry_ticks_times_seat_plus_one(seat: i
 
 
 def test_deposed_president_retries_above_the_promise_it_was_refused_with() -> None:
-    ch = depose(0, Rules(announce=1, retry_ticks=1))
+    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=1))
     ch.tick(0)
     assert ch.priests[0].last_tried > rival_ballot(0)
 
 
 def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
-    ch = depose(0, Rules(announce=1, retry_ticks=3, president_ticks=100))
+    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
     old = ch.priests[0].last_tried
     ch.start(1)                                         # priest 1 starts above what it promised
     ch.deliver()
@@ -405,7 +406,7 @@ def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
 
 
 def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
-    ch = depose(0, Rules(announce=1, retry_ticks=1))
+    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=1))
     ch.petition(0, A)
     while not ch.priests[0].is_president:
         ch.tick(0)
@@ -418,7 +419,7 @@ def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
 
 
 def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only() -> None:
-    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch = Chamber(5, Rules(announce=1, thrifty=False, resend_ticks=2))
     ch.start(0)
     ch.deliver(drop=to(2, 3, 4))
     before = len(ch.sent)
@@ -432,7 +433,7 @@ def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only(
 
 
 def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> None:
-    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch = Chamber(5, Rules(announce=1, thrifty=False, resend_ticks=2))
     ch.elect(0)
     ch.petition(0, A)
     ch.deliver(drop=to(2, 3, 4))
@@ -449,7 +450,7 @@ def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> Non
 
 
 def test_idle_president_sends_heartbeats() -> None:
-    ch = Chamber(3, Rules(announce=1, resend_ticks=1, president_ticks=4))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=1, president_ticks=4))
     ch.elect(0)
     before = len(ch.sent)
     ch.tick(0, times=2)
@@ -458,7 +459,7 @@ def test_idle_president_sends_heartbeats() -> None:
 
 
 def test_lost_begin_ballot_is_resent_while_other_decrees_keep_passing() -> None:
-    ch = Chamber(3, Rules(announce=1, resend_ticks=2, window=1000))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=2, window=1000))
     ch.elect(0)
     ch.petition(0, A)
     ch.lose_all()
@@ -523,7 +524,7 @@ def test_a_retried_petition_in_flight_is_not_proposed_twice() -> None:
 
 
 def test_a_retried_petition_waiting_in_the_queue_is_not_queued_twice() -> None:
-    ch = Chamber(3, Rules(announce=1, window=1))
+    ch = Chamber(3, Rules(announce=1, thrifty=False, window=1))
     ch.elect(0)
     ch.petition(0, A, B)
     ch.petition(0, B, B)
@@ -586,7 +587,7 @@ def test_a_proposal_displaced_by_another_presidents_decree_goes_again_unprompted
 @pytest.mark.parametrize("seats", [3, 5])
 def test_rival_presidents_never_pass_two_decrees_at_one_number(seats: int) -> None:
     """Interleave two presidents with losses; Chamber.check asserts safety every step."""
-    ch = Chamber(seats, Rules(announce=1, resend_ticks=1, retry_ticks=1))
+    ch = Chamber(seats, Rules(announce=1, thrifty=False, resend_ticks=1, retry_ticks=1))
     for rnd in range(6):
         for seat in (0, 1):
             ch.start(seat)
@@ -610,7 +611,7 @@ def test_restart_from_ledgers_keeps_promises_and_votes() -> None:
     ch.petition(0, X)
     ch.deliver(drop=lambda s, t, m: t == 2 or isinstance(m, Voted))   # 0 and 1 voted X
     for seat in range(3):                               # everyone crashes and restarts
-        ch.priests[seat] = Priest.restore(ch.ledgers[seat], Rules(announce=1))
+        ch.priests[seat] = Priest.restore(ch.ledgers[seat], Rules(announce=1, thrifty=False))
     ch.lose_all()
     ch.start(2)
     ch.petition(2, Y)
@@ -641,3 +642,49 @@ def test_a_full_batch_of_passed_decrees_is_announced_at_once() -> None:
     ch.petition(0, A, B)
     ch.deliver()
     assert ch.law(1) == ch.law(2) == [A, B]
+
+
+# ---------------------------------------------------------------- thrifty begin ballots
+
+
+def test_thrifty_president_asks_a_bare_majority_and_the_rest_learn_by_announcement() -> None:
+    ch = Chamber(5, Rules(announce=1))
+    ch.elect(0)
+    before = len(ch.sent)
+    ch.petition(0, A)
+    asked = sorted(t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot))
+    assert len(asked) == 2 and 0 not in asked       # itself and two others: 3 of 5
+    ch.deliver()
+    assert all(ch.law(seat) == [A] for seat in range(5))
+    left_out = set(range(1, 5)) - set(asked)
+    assert all(not ch.priests[seat].votes and not any(isinstance(r, Votes)
+               for r in ch.ledgers[seat]) for seat in left_out)
+
+
+def test_thrifty_president_asks_the_others_when_one_asked_is_down_and_then_the_quick_ones(
+) -> None:
+    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch.elect(0)
+    before = len(ch.sent)
+    ch.petition(0, A)
+    first = sorted(t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot))
+    ch.down.add(first[0])
+    ch.deliver()
+    assert not ch.priests[0].law.is_passed(0)      # one vote short
+    ch.tick(0, times=2)                              # resent to every priest that did not vote
+    ch.deliver()
+    assert ch.priests[0].law.is_passed(0)
+    before = len(ch.sent)
+    ch.petition(0, B)
+    second = sorted(t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot))
+    assert first[0] not in second and len(second) == 2
+    ch.deliver()
+    assert ch.law(0) == [A, B]
+
+
+def test_a_president_that_is_not_thrifty_asks_every_priest() -> None:
+    ch = Chamber(5, Rules(announce=1, thrifty=False))
+    ch.elect(0)
+    before = len(ch.sent)
+    ch.petition(0, A)
+    assert sorted(t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot)) == [1, 2, 3, 4]
