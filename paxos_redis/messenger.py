@@ -295,8 +295,7 @@ def _fields(flat: Any) -> Fields:
     """An entry's fields from the flat ``[field, value, ...]`` of a raw reply."""
     if not flat:
         return {}
-    it = iter(flat)
-    return dict(zip(it, it))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _flat(fields: Mapping[Any, Any]) -> list[Any]:
