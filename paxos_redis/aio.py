@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -50,6 +51,21 @@ from .protocol.decree import Decree
 log = logging.getLogger(__name__)
 #: Most XADDs in one pipelined round trip of the send batcher.
 SEND_BATCH = 1_000
+#: How often the sweeper looks for petitions to re-send or to end (at most ``retry``).
+SWEEP_S = 0.05
+
+
+class _Expired(Exception):
+    """A petition's deadline passed (the sweeper's word to the waiting petition)."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A petition waiting for its reply: what to re-send, when, and until when."""
+
+    fields: Mapping[bytes, bytes]
+    resend: float
+    deadline: float
 
 
 class AsyncClient:
@@ -84,8 +100,10 @@ class AsyncClient:
         self._futures: dict[str, list[asyncio.Future[Reply]]] = {}
         self._queues: dict[str, asyncio.Queue[LawAnswer]] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, dict[bytes, bytes], asyncio.Future[None]]] = []
+        self._outbox: list[tuple[str, Mapping[bytes, bytes], asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._waiting: dict[asyncio.Future[Any], _Waiting] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self._redis_error: Exception | None = None
         self._hint_task: asyncio.Task[str] | None = None
         self._hint_at = 0.0
@@ -141,30 +159,47 @@ class AsyncClient:
                                     self._time() + timeout, timeout)
 
     async def _petition(self, decree: Decree, deadline: float, timeout: float) -> int:
+        """Send once, then wait on one future: the sweeper re-sends it every ``retry`` s
+        and ends it at ``deadline`` (no timer or task per petition)."""
         loop = self._bind()
         pid = decree.petition
         fut: asyncio.Future[Reply] = loop.create_future()
         self._futures.setdefault(pid, []).append(fut)
         self._ensure_reader()
         fields = PetitionEntry(decree, self.citizen_id).fields()
+        self._waiting[fut] = _Waiting(fields, self._time() + self.retry, deadline)
+        self._post(self.keys.petitions(), fields, fut)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep(), name="paxos-citizen-retry")
         try:
-            while True:
-                remaining = deadline - self._time()
-                if remaining <= 0:
-                    raise await self._timeout(pid, timeout)
-                await self._send([(self.keys.petitions(), fields)])
-                await asyncio.wait({fut}, timeout=min(self.retry, max(0.0, remaining)))
-                if fut.done():
-                    reply = fut.result()
-                    if reply.n is None:
-                        raise PetitionRefused(pid, reply.error or "no reason given")
-                    return reply.n
+            reply = await fut
+        except _Expired:
+            raise await self._timeout(pid, timeout) from None
         finally:
+            self._waiting.pop(fut, None)
             waiting = self._futures.get(pid, [])
             if fut in waiting:
                 waiting.remove(fut)
             if not waiting:
                 self._futures.pop(pid, None)
+        if reply.n is None:
+            raise PetitionRefused(pid, reply.error or "no reason given")
+        return reply.n
+
+    async def _sweep(self) -> None:
+        """While petitions wait: re-send those unanswered for ``retry`` s, end those past
+        their deadline."""
+        while self._waiting:
+            await asyncio.sleep(min(SWEEP_S, self.retry))
+            now = self._time()
+            for fut, waiting in list(self._waiting.items()):
+                if fut.done():
+                    continue
+                if now >= waiting.deadline:
+                    fut.set_exception(_Expired())
+                elif now >= waiting.resend:
+                    waiting.resend = now + self.retry
+                    self._post(self.keys.petitions(), waiting.fields, fut)
 
     async def _timeout(self, pid: str, timeout: float) -> Exception:
         if self._redis_error is not None:
@@ -264,15 +299,17 @@ class AsyncClient:
 
     async def _send(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
         """Queue XADDs for the batcher and wait until their pipeline ran."""
-        loop = self._bind()
-        futures = []
+        fut: asyncio.Future[Any] = self._bind().create_future()
         for stream, fields in entries:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._outbox.append((stream, dict(fields), fut))
-            futures.append(fut)
+            self._post(stream, fields, fut)
+        await fut
+
+    def _post(self, stream: str, fields: Mapping[bytes, bytes], fut: asyncio.Future[Any]) -> None:
+        """Queue one XADD for the batcher.  ``fut`` gets the batch's error, if there is one
+        that retrying will not cure; one the batcher sends with, if nothing else does."""
+        self._outbox.append((stream, fields, fut))
         if self._sender is None or self._sender.done():
-            self._sender = loop.create_task(self._send_loop(), name="paxos-citizen-send")
-        await asyncio.gather(*futures)
+            self._sender = self._bind().create_task(self._send_loop(), name="paxos-citizen-send")
 
     async def _send_loop(self) -> None:
         while self._outbox:
@@ -289,8 +326,12 @@ class AsyncClient:
             except Exception as exc:       # noqa: BLE001 - handed to every sender
                 error = exc
             for _, _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None) if error is None else fut.set_exception(error)
+                if fut.done():
+                    continue
+                if error is not None:
+                    fut.set_exception(error)
+                elif fut not in self._waiting:      # a petition's future waits for its reply
+                    fut.set_result(None)
 
     # ------------------------------------------------------------- the reply stream
 
@@ -350,7 +391,7 @@ class AsyncClient:
         if self._closed:
             return
         self._closed = True
-        for task in (self._reader, self._sender):
+        for task in (self._reader, self._sender, self._sweeper):
             if task is not None and not task.done():
                 task.cancel()
                 try:
