@@ -39,6 +39,7 @@ from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
 from .protocol.messages import BeginBallot
+from .protocol.records import Passed
 from .settings import Settings
 from .wire import Refused, Wire
 
@@ -170,15 +171,15 @@ class Worker:
 
     def _commit(self, effects: Effects, acks: list[bytes], extra: list[Any],
                 petition_acks: list[Any]) -> None:
-        """Persist, then send, then ack: the order the protocol's safety rests on."""
-        if effects.records:
-            try:
-                self.ledger.write(effects.records)      # one fsync for the batch
-            except OSError as exc:
-                raise LedgerFailed(
-                    f"priest {self.seat} could not write its ledger {self.ledger.path} ({exc}); "
-                    "what reached the disk is unknown, so this priest stops having sent "
-                    "nothing: fix the disk, then restart it (it replays its ledger)") from exc
+        """Persist, then send, then ack: the order the protocol's safety rests on.
+
+        One exception: a step whose only records note decrees passed sends first.  What
+        makes a decree passed is a majority's votes, durable before they were sent; the
+        note only saves asking again after a restart, so the citizen's answer (and the
+        announcement) need not wait for its fsync."""
+        notes_only = all(type(record) is Passed for record in effects.records)
+        if not notes_only:
+            self._write(effects)
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
         sealed: dict[int, dict[bytes, bytes]] = {}    # a broadcast is encoded once, not per seat
@@ -187,6 +188,20 @@ class Worker:
         citizens = {stream: REPLY_TTL_S for stream, _ in extra}
         self.messenger.flush(outgoing, acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
+        if notes_only:
+            self._write(effects)
+
+    def _write(self, effects: Effects) -> None:
+        if not effects.records:
+            return
+        try:
+            self.ledger.write(effects.records)          # one fsync for the batch
+        except OSError as exc:
+            raise LedgerFailed(
+                f"priest {self.seat} could not write its ledger {self.ledger.path} ({exc}); "
+                "what reached the disk is unknown, so this priest stops before it sends "
+                "anything that depends on it: fix the disk, then restart it (it replays "
+                "its ledger)") from exc
 
     def _compact(self) -> None:
         """Between batches: archive the applied law and rewrite the ledger, when due."""

@@ -1,0 +1,88 @@
+"""The order of a priest's batch: what an answer depends on is durable before it is sent.
+
+A real Worker on fakeredis, stepped by hand, with its ledger's write and its
+messenger's flush wrapped to record which came first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+
+from paxos_redis.citizens import START_BALLOT, PetitionEntry
+from paxos_redis.protocol import Ballot, Decree
+from paxos_redis.protocol.messages import BeginBallot, SuccessfulBallot, Voted
+from paxos_redis.protocol.records import Passed, Votes
+from paxos_redis.seats import claim
+from paxos_redis.settings import Settings
+from paxos_redis.wire import Wire
+from paxos_redis.worker import Worker
+
+PARLIAMENT = "commit"
+WIRE = Wire(PARLIAMENT)
+A = Decree("pid-a", b"a")
+
+
+@contextmanager
+def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any, list[Any]]]:
+    """A started worker for ``seat``, its Redis, and the log of ("write", records) / "send"."""
+    settings = Settings(ledger_dir=tmp_path, priests=seats, parliament=PARLIAMENT, seat=seat)
+    redis = fakeredis.FakeRedis()
+    w = Worker(settings, redis, claim(settings, seats))
+    w.start()
+    log: list[Any] = []
+    write, flush = w.ledger.write, w.messenger.flush
+
+    def logged_write(records: list[Any]) -> None:
+        write(records)
+        log.append(("write", [type(r) for r in records]))
+
+    def logged_flush(*args: Any, **kwargs: Any) -> int:
+        log.append("send")
+        return flush(*args, **kwargs)
+
+    w.ledger.write = logged_write              # type: ignore[method-assign]
+    w.messenger.flush = logged_flush           # type: ignore[method-assign]
+    try:
+        yield w, redis, log
+    finally:
+        w.close()
+
+
+def sent_to(redis: Any, w: Worker, seat: int) -> list[Any]:
+    return [WIRE.open(fields) for _, fields in redis.xrange(w.keys.inbox(seat))]
+
+
+def test_a_vote_is_durable_before_it_is_sent(tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, Ballot(1, 0), 0, ((0, A),))))
+        w.step()
+        assert log == [("write", [Votes]), "send"]
+        assert [type(m) for m in sent_to(redis, w, 0)] == [Voted]
+
+
+def test_a_note_of_decrees_passed_does_not_hold_up_the_messages(tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        w.step()
+        assert log == ["send", ("write", [Passed])]     # acked first, noted after
+        assert w.priest.law.known == 1
+        assert redis.xpending(w.keys.inbox(1), "priests")["pending"] == 0
+
+
+def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: Path) -> None:
+    with worker(tmp_path, 1, 0) as (w, redis, log):
+        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        w.step()
+        assert w.priest.is_president
+        log.clear()
+        redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
+        w.step()
+        assert log == [("write", [Votes, Passed]), "send"]    # its vote alone passed it
+        replies = redis.xrange(w.keys.replies("citizen-1"))
+        assert [fields[b"n"] for _, fields in replies] == [b"0"]
+
