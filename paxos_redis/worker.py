@@ -39,7 +39,6 @@ from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
 from .protocol.messages import BeginBallot
-from .protocol.records import Passed
 from .settings import Settings
 from .wire import Refused, Wire
 
@@ -171,22 +170,27 @@ class Worker:
 
     def _commit(self, effects: Effects, acks: list[bytes], extra: list[Any],
                 petition_acks: list[Any]) -> None:
-        """Persist, then send, then ack: the order the protocol's safety rests on.
+        """Persist, then send, then ack: the order the protocol's safety rests on, with
+        the exceptions :class:`~paxos_redis.protocol.Effects` allows: begin ballots
+        leave while the fsync runs, and a step that only notes decrees passed sends
+        first (its citizens' answers and announcements do not wait for the note)."""
+        sealed: dict[int, dict[bytes, bytes]] = {}    # a broadcast is encoded once, not per seat
 
-        One exception: a step whose only records note decrees passed sends first.  What
-        makes a decree passed is a majority's votes, durable before they were sent; the
-        note only saves asking again after a restart, so the citizen's answer (and the
-        announcement) need not wait for its fsync."""
-        notes_only = all(type(record) is Passed for record in effects.records)
+        def seal(messages: list[Any]) -> list[tuple[int, dict[bytes, bytes]]]:
+            return [(dst, sealed[id(m)] if id(m) in sealed else
+                     sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in messages]
+
+        notes_only = effects.notes_only
+        early, rest = effects.before_records()
         if not notes_only:
+            if early:
+                self.messenger.flush(seal(early), [])
             self._write(effects)
+            early = []
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
-        sealed: dict[int, dict[bytes, bytes]] = {}    # a broadcast is encoded once, not per seat
-        outgoing = [(dst, sealed[id(m)] if id(m) in sealed else
-                     sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in effects.messages]
         citizens = {stream: REPLY_TTL_S for stream, _ in extra}
-        self.messenger.flush(outgoing, acks, extra, expire=citizens,
+        self.messenger.flush(seal(early + rest), acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
         if notes_only:
             self._write(effects)

@@ -4,6 +4,17 @@ The runtime must make every record in ``records`` durable (one fsync for the
 batch: group commit) *before* any message in ``messages`` leaves: persist,
 then send.  ``passed`` lists the decrees applied to the law by this step, in
 decree-number order.
+
+Two exceptions, which :meth:`Effects.before_records` lists for the runtime:
+
+* a *begin ballot* may leave at once.  It depends on its ballot being recorded as
+  tried, which a president does in the step that starts the ballot, before any
+  last vote can come back; never on the records of the step that sends it.  The
+  president's own vote in that step counts only in later steps, by which time it
+  is durable (the runtime finishes a step's fsync before it starts the next);
+* if every record of the step notes decrees passed (:class:`Passed`), everything
+  may leave at once: what made those decrees passed is a majority's votes, each
+  durable before it was sent; the note only spares asking again after a restart.
 """
 
 from __future__ import annotations
@@ -11,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .decree import Decree
-from .messages import Message
-from .records import Record
+from .messages import BeginBallot, Message
+from .records import Passed, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,21 @@ class Effects:
     records: list[Record] = field(default_factory=list)
     messages: list[tuple[int, Message]] = field(default_factory=list)
     passed: list[Enacted] = field(default_factory=list)
+
+    def before_records(self) -> tuple[list[tuple[int, Message]], list[tuple[int, Message]]]:
+        """``(may leave before the records are durable, must wait for them)``."""
+        if self.notes_only:
+            return list(self.messages), []
+        early: list[tuple[int, Message]] = []
+        rest: list[tuple[int, Message]] = []
+        for item in self.messages:
+            (early if type(item[1]) is BeginBallot else rest).append(item)
+        return early, rest
+
+    @property
+    def notes_only(self) -> bool:
+        """Every record notes decrees passed (none at all counts too)."""
+        return all(type(record) is Passed for record in self.records)
 
     def extend(self, other: Effects) -> None:
         self.records.extend(other.records)

@@ -15,8 +15,8 @@ import fakeredis
 
 from paxos_redis.citizens import START_BALLOT, PetitionEntry
 from paxos_redis.protocol import Ballot, Decree
-from paxos_redis.protocol.messages import BeginBallot, SuccessfulBallot, Voted
-from paxos_redis.protocol.records import Passed, Votes
+from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
+from paxos_redis.protocol.records import Passed, Promise, Tried, Votes
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
@@ -41,9 +41,10 @@ def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any,
         write(records)
         log.append(("write", [type(r) for r in records]))
 
-    def logged_flush(*args: Any, **kwargs: Any) -> int:
-        log.append("send")
-        return flush(*args, **kwargs)
+    def logged_flush(outgoing: Any, acks: Any, extra: Any = (), **kwargs: Any) -> int:
+        if outgoing or acks or extra or any((kwargs.get("other_acks") or {}).values()):
+            log.append("send")                 # an empty flush sends nothing
+        return flush(outgoing, acks, extra, **kwargs)
 
     w.ledger.write = logged_write              # type: ignore[method-assign]
     w.messenger.flush = logged_flush           # type: ignore[method-assign]
@@ -86,3 +87,20 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         replies = redis.xrange(w.keys.replies("citizen-1"))
         assert [fields[b"n"] for _, fields in replies] == [b"0"]
 
+
+
+def test_a_president_sends_its_begin_ballot_while_its_own_vote_is_written(
+        tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 0) as (w, redis, log):
+        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        w.step()
+        assert log == [("write", [Tried, Promise]), "send"]    # tried before next ballot
+        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
+        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, next_ballot.ballot, 0, 0, (), ())))
+        w.step()
+        assert w.priest.is_president
+        log.clear()
+        redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
+        w.step()
+        assert log == ["send", ("write", [Votes])]
+        assert [type(m) for m in sent_to(redis, w, 1)][-1] is BeginBallot
