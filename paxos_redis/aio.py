@@ -359,9 +359,10 @@ class AsyncClient:
                 return
             for entry_id, fields in _entries(reply):
                 self._last_id = entry_id
-                self._file(parse_reply(fields))
+                for item in parse_reply(fields):
+                    self._file(item)
 
-    def _file(self, item: Reply | LawAnswer | None) -> None:
+    def _file(self, item: Reply | LawAnswer) -> None:
         if isinstance(item, Reply):
             for fut in self._futures.get(item.pid, ()):
                 if not fut.done():

@@ -4,7 +4,8 @@ None of this is a Synod message; each kind has its own ``role`` so it can never
 be mistaken for one.  Field layouts:
 
 petitions stream   ``pid``, ``body``, ``reply`` (the citizen's id)
-replies stream     ``pid``, ``n`` (the decree number it passed at) or ``pid``, ``error``
+replies stream     ``passed`` (packed ``(n, pid)`` pairs: every answer of one batch), or
+                   ``pid``, ``n`` (the decree number it passed at) or ``pid``, ``error``
                    ``req``, ``seat``, ``known``, ``decree`` (packed entries: a law answer)
 a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``, ``from``, ``to``
                    ``role=god code=1``: "start a ballot"
@@ -100,6 +101,35 @@ class Reply:
         if b"n" in fields or "n" in fields:
             return cls(pid, n=_number(fields, "n"))
         return cls(pid, error=_text(fields, "error"))
+
+
+def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, bytes]]]:
+    """Reply-stream entries for one batch: each citizen's decree numbers in ONE entry
+    (``passed``), refusals one by one; entries that are not a :class:`Reply` pass through."""
+    out: list[tuple[str, dict[bytes, bytes]]] = []
+    passed: dict[str, list[Entry]] = {}
+    for stream, item in extra:
+        if not isinstance(item, Reply):
+            out.append((stream, item))
+        elif item.n is None:
+            out.append((stream, item.fields()))
+        else:
+            passed.setdefault(stream, []).append((item.n, Decree(item.pid, b"")))
+    for stream, entries in passed.items():
+        out.append((stream, {b"passed": pack_entries(tuple(entries))}))
+    return out
+
+
+def parse_replies(fields: Mapping[Any, Any]) -> list[Reply]:
+    """The answers in one reply-stream entry (a ``passed`` batch, or one :class:`Reply`)."""
+    packed = fields.get(b"passed", fields.get("passed"))
+    if packed is None:
+        return [Reply.parse(fields)]
+    try:
+        entries = unpack_entries(packed.encode() if isinstance(packed, str) else bytes(packed))
+    except ProtocolError as exc:
+        raise MalformedMessage("passed", str(exc)) from None
+    return [Reply(decree.petition, n=n) for n, decree in entries]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply
+from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply, parse_replies
 from .connection import TRANSIENT, connect
 from .errors import DecreeTooLarge, ParliamentUnavailable, PetitionRefused, PetitionTimeout
 from .keys import Keys
@@ -97,15 +97,15 @@ def check_timeout(timeout: float) -> None:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
 
 
-def parse_reply(fields: Mapping[Any, Any]) -> Reply | LawAnswer | None:
-    """A reply-stream entry: a petition's :class:`Reply` or a :class:`LawAnswer` (None: junk)."""
+def parse_reply(fields: Mapping[Any, Any]) -> list[Reply] | list[LawAnswer]:
+    """A reply-stream entry: petitions' :class:`Reply` s or a :class:`LawAnswer` (none: junk)."""
     try:
         if b"req" in fields or "req" in fields:
-            return LawAnswer.parse(fields)
-        return Reply.parse(fields)
+            return [LawAnswer.parse(fields)]
+        return parse_replies(fields)
     except ProtocolError as exc:
         log.warning("ignoring a malformed entry on the reply stream: %s", exc)
-        return None
+        return []
 
 
 def seats_from_config(raw: Any, keys: Keys) -> int:
@@ -418,10 +418,11 @@ class Client:
                 self._reading = False
                 for entry_id, fields in entries:
                     self._last_id = entry_id
-                    self._file(parse_reply(fields))
+                    for item in parse_reply(fields):
+                        self._file(item)
                 self._cond.notify_all()
 
-    def _file(self, item: Reply | LawAnswer | None) -> None:
+    def _file(self, item: Reply | LawAnswer) -> None:
         if isinstance(item, Reply):
             if item.pid in self._pids:
                 self._replies.setdefault(item.pid, item)    # a retry's duplicate is the same

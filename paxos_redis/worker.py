@@ -30,6 +30,7 @@ from .citizens import (
     LawQuery,
     PetitionEntry,
     Reply,
+    batch_replies,
     role_of,
 )
 from .compaction import compact, due
@@ -189,7 +190,8 @@ class Worker:
             early = []
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
-        citizens = {stream: REPLY_TTL_S for stream, _ in extra}
+        extra = batch_replies(extra)          # one entry per citizen for all its numbers
+        citizens: dict[Any, int] = {stream: REPLY_TTL_S for stream, _ in extra}
         self.messenger.flush(seal(early + rest), acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
         if notes_only:
@@ -234,7 +236,7 @@ class Worker:
         if waiting is not None:
             citizen, entry_id, _ = waiting
             reply = Reply(enacted.decree.petition, n=enacted.first)
-            extra.append((self.keys.replies(citizen), reply.fields()))
+            extra.append((self.keys.replies(citizen), reply))
             petition_acks.append(entry_id)
 
     # ------------------------------------------------------------ inbox entries
@@ -303,12 +305,12 @@ class Worker:
             if size > self.settings.max_decree_bytes:            # refused, and told so
                 error = f"decree of {size} bytes is over the limit of " \
                         f"{self.settings.max_decree_bytes} bytes"
-                extra.append((self.keys.replies(petition.reply), Reply(pid, error=error).fields()))
+                extra.append((self.keys.replies(petition.reply), Reply(pid, error=error)))
                 petition_acks.append(entry_id)
                 continue
             first = self.priest.law.first_of.get(pid)
             if first is not None:                       # passed already: a retry
-                extra.append((self.keys.replies(petition.reply), Reply(pid, n=first).fields()))
+                extra.append((self.keys.replies(petition.reply), Reply(pid, n=first)))
                 petition_acks.append(entry_id)
                 continue
             old = self.waiting.get(pid)

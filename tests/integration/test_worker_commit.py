@@ -13,7 +13,7 @@ from typing import Any
 
 import fakeredis
 
-from paxos_redis.citizens import START_BALLOT, PetitionEntry
+from paxos_redis.citizens import START_BALLOT, PetitionEntry, parse_replies
 from paxos_redis.protocol import Ballot, Decree
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
 from paxos_redis.protocol.records import Passed, Promise, Tried, Votes
@@ -85,7 +85,7 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         w.step()
         assert log == [("write", [Votes, Passed]), "send"]    # its vote alone passed it
         replies = redis.xrange(w.keys.replies("citizen-1"))
-        assert [fields[b"n"] for _, fields in replies] == [b"0"]
+        assert [r.n for _, fields in replies for r in parse_replies(fields)] == [0]
 
 
 
