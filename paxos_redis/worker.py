@@ -11,6 +11,7 @@ restart stay bounded however long the law grows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -40,6 +42,7 @@ from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
 from .protocol.messages import BeginBallot
+from .protocol.records import Record
 from .settings import Settings
 from .wire import Refused, Wire
 
@@ -117,6 +120,9 @@ class Worker:
             self.redis.delete(self.keys.heartbeat(self.seat))
         except (RedisConnectionError, RedisTimeoutError):
             pass
+        if self.ledger.pending:
+            with contextlib.suppress(LedgerFailed):
+                self._sync()                            # the last notes; lost, they are relearned
         self.ledger.close()
         log.info("priest %d stood down", self.seat)
 
@@ -167,6 +173,8 @@ class Worker:
         self._compact()
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.settings.heartbeat_ms / 1000
+            if self.ledger.pending:
+                self._sync()                            # notes of decrees passed, at the latest now
             self.heartbeat()
 
     def _commit(self, effects: Effects, acks: list[bytes], extra: list[Any],
@@ -174,34 +182,34 @@ class Worker:
         """Persist, then send, then ack: the order the protocol's safety rests on, with
         the exceptions :class:`~paxos_redis.protocol.Effects` allows: begin ballots
         leave while the fsync runs, and a step that only notes decrees passed sends
-        first (its citizens' answers and announcements do not wait for the note)."""
+        at once.  Its notes ride on the next fsync (the next batch that has records,
+        the next heartbeat, a compaction or a clean stop): a priest killed before that
+        learns those decrees again from the others."""
         sealed: dict[int, dict[bytes, bytes]] = {}    # a broadcast is encoded once, not per seat
 
         def seal(messages: list[Any]) -> list[tuple[int, dict[bytes, bytes]]]:
             return [(dst, sealed[id(m)] if id(m) in sealed else
                      sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in messages]
 
-        notes_only = effects.notes_only
         early, rest = effects.before_records()
-        if not notes_only:
+        if effects.notes_only:
+            self.ledger.append(effects.records)         # not yet durable, and need not be
+        else:
             if early:
                 self.messenger.flush(seal(early), [])
-            self._write(effects)
-            early = []
+                early = []
+            self._sync(effects.records)
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
         citizens: dict[Any, int] = {stream: REPLY_TTL_S for stream, _ in extra}
         self.messenger.flush(seal(early + rest), acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
-        if notes_only:
-            self._write(effects)
 
-    def _write(self, effects: Effects) -> None:
-        if not effects.records:
-            return
+    def _sync(self, records: Sequence[Record] = ()) -> None:
+        """Make ``records`` and every note still pending durable, with one fsync."""
         try:
-            self.ledger.write(effects.records)          # one fsync for the batch
+            self.ledger.write(records)
         except OSError as exc:
             raise LedgerFailed(
                 f"priest {self.seat} could not write its ledger {self.ledger.path} ({exc}); "
@@ -214,6 +222,7 @@ class Worker:
         ledger, priest = self.ledger, self.priest
         if due(priest, ledger.archive, self.compact_every) or (
                 ledger.size > COMPACT_BYTES and priest.law.known > ledger.archive.end):
+            self._sync()                                # compaction starts from a durable ledger
             began = time.monotonic()
             moved = compact(priest, ledger.archive, ledger.replace)
             log.debug("priest %d compacted its ledger: %d decrees archived (law below %d), "

@@ -14,9 +14,10 @@ from typing import Any
 import fakeredis
 
 from paxos_redis.citizens import START_BALLOT, PetitionEntry, parse_replies
+from paxos_redis.ledger import replay
 from paxos_redis.protocol import Ballot, Decree
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
-from paxos_redis.protocol.records import Passed, Promise, Tried, Votes
+from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
@@ -54,6 +55,12 @@ def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any,
         w.close()
 
 
+def durable(w: Worker) -> list[type]:
+    """The kinds of record in the ledger file (what a kill -9 now would leave)."""
+    path = w.ledger.path
+    return [type(r) for r in replay(path, path.read_bytes(), archived=False)[0]]
+
+
 def sent_to(redis: Any, w: Worker, seat: int) -> list[Any]:
     return [WIRE.open(fields) for _, fields in redis.xrange(w.keys.inbox(seat))]
 
@@ -69,10 +76,33 @@ def test_a_vote_is_durable_before_it_is_sent(tmp_path: Path) -> None:
 def test_a_note_of_decrees_passed_does_not_hold_up_the_messages(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
         redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        w.next_heartbeat = float("inf")
         w.step()
-        assert log == ["send", ("write", [Passed])]     # acked first, noted after
+        assert log == ["send"]                          # acked at once, no fsync
         assert w.priest.law.known == 1
         assert redis.xpending(w.keys.inbox(1), "priests")["pending"] == 0
+        assert durable(w) == [Seat]                     # the note waits for the next fsync
+        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, Ballot(1, 0), 1,
+                                                          ((1, Decree("pid-b", b"b")),))))
+        w.step()
+        assert durable(w) == [Seat, Passed, Votes]      # it rode on the vote's
+
+
+def test_notes_are_durable_by_the_next_heartbeat_and_at_a_clean_stop(tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        w.next_heartbeat = float("inf")
+        w.step()
+        assert durable(w) == [Seat]
+        w.next_heartbeat = 0.0
+        w.step()
+        assert durable(w) == [Seat, Passed]
+    with worker(tmp_path / "stop", 3, 1) as (w, redis, log):
+        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        w.next_heartbeat = float("inf")
+        w.step()
+        path = w.ledger.path
+    assert [type(r) for r in replay(path, path.read_bytes(), archived=False)[0]] == [Seat, Passed]
 
 
 def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: Path) -> None:
