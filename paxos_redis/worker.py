@@ -2,9 +2,11 @@
 
 One process per priest.  Each batch's ledger records are made durable with one
 fsync (group commit) before any message that depends on them leaves; entries
-are acknowledged only after that.  SIGTERM finishes the batch and exits 0;
-kill -9 loses nothing that was acknowledged, because nothing is acknowledged
-before it is in the ledger.  Between batches it compacts the ledger once enough law
+are acknowledged only after that.  The one kind of record nothing depends on, a
+note of decrees passed, rides on the next fsync instead (within a heartbeat).
+SIGTERM finishes the batch, syncs and exits 0; kill -9 loses nothing that was
+acknowledged but such notes, which the priest learns again from the others.
+Between batches it compacts the ledger once enough law
 was applied (:mod:`paxos_redis.compaction`), so the ledger, the law in memory and a
 restart stay bounded however long the law grows.
 """
