@@ -18,19 +18,32 @@ every duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+_pack_command: Callable[[Any], bytes] | None
+try:
+    from hiredis import pack_command as _pack_command
+except ImportError:                                   # pragma: no cover - hiredis is a dependency
+    _pack_command = None
+
 Arg = bytes | str | int
 Command = Sequence[Arg]
 
 
 def pack(commands: Sequence[Command]) -> bytes:
-    """Commands in the RESP request format, as one buffer."""
+    """Commands in the RESP request format, as one buffer (by hiredis, in C, if present)."""
+    if _pack_command is not None:
+        return b"".join([_pack_command(tuple(args)) for args in commands])
+    return pack_py(commands)
+
+
+def pack_py(commands: Sequence[Command]) -> bytes:
+    """:func:`pack` in Python."""
     out: list[bytes] = []
     for args in commands:
         out.append(b"*%d\r\n" % len(args))

@@ -1,0 +1,67 @@
+"""The priest's hot-path connection: packed batches, raw replies, errors in step, reconnects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis_server import RedisServer
+
+from paxos_redis.conduit import Conduit, pack, pack_py
+from paxos_redis.connection import connect
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
+def client(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "fakeredis":
+        fake = fakeredis.FakeRedis()
+        yield fake
+        fake.close()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        real = connect(server.url)
+        yield real
+        real.close()
+
+
+def test_hiredis_and_python_pack_alike() -> None:
+    commands = [("XADD", "s", "MAXLEN", "~", 100, "*", b"f", b"v\x00\r\n\xff"),
+                ("XACK", "s", "g", b"1-0", b"2-0"), ("SET", "caf\u00e9", ""), ("PING",)]
+    assert pack(commands) == pack_py(commands)
+    assert pack_py([("SET", "k", b"v")]) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+
+
+def test_replies_come_back_in_order_raw(client: Any) -> None:
+    conduit = Conduit(client)
+    first, second, count = conduit.execute([("XADD", "s", "*", b"a", b"1"),
+                                            ("XADD", "s", "*", b"b", b"2"), ("XLEN", "s")])
+    assert count == 2 and first < second
+    [entries] = conduit.execute([("XRANGE", "s", "-", "+")])
+    assert [list(fields) for _, fields in entries] == [[b"a", b"1"], [b"b", b"2"]]
+
+
+def test_an_error_reply_is_raised_after_the_whole_batch_and_the_connection_stays_in_step(
+        client: Any) -> None:
+    conduit = Conduit(client)
+    with pytest.raises(ResponseError):
+        conduit.execute([("SET", "k", b"1"), ("XADD", "k", "*", b"f", b"v"), ("SET", "j", b"2")])
+    assert client.get("j") == b"2"                    # the command after the error ran
+    assert conduit.execute([("GET", "k"), ("GET", "j")]) == [b"1", b"2"]
+
+
+@pytest.mark.redis
+def test_a_restarted_redis_costs_one_quiet_retry(redis_server: RedisServer) -> None:
+    client = connect(redis_server.url)
+    conduit = Conduit(client)
+    assert conduit.execute([("PING",)]) == [b"PONG"]
+    redis_server.restart()                            # the held connection is now dead
+    assert conduit.execute([("PING",)]) == [b"PONG"]
+    redis_server.kill()
+    with pytest.raises(RedisConnectionError):
+        conduit.execute([("PING",)])
+    assert conduit.conn is None                       # dropped; the next batch reconnects
+    client.close()
