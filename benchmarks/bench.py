@@ -106,7 +106,7 @@ def main_run(a: argparse.Namespace) -> int:
         notes = [f"Effective: {a.seconds:g} s per phase after {a.warmup:g} s warm-up, {a.priests} "
                  f"replicas, {a.payload}-byte decrees, paxos-redis window {a.window} "
                  f"({a.citizens} citizen process(es)), PySyncObj window {a.window} and "
-                 f"{a.pso_window}.", results.machine_line(px),
+                 f"{', '.join(map(str, a.pso_window))}.", results.machine_line(px),
                  results.DURABILITY.format(fs=fs), results.CPU_NOTE]
         if a.quick:
             notes.append("Note: a quick run (few seconds per phase) on a machine where every "
@@ -140,9 +140,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     "--quick and --sweep: 1)")
     ap.add_argument("--priests", type=int, default=5, help="replicas on each side (default 5)")
     ap.add_argument("--payload", type=int, default=100, help="decree bytes (default 100)")
-    ap.add_argument("--window", type=int, default=64, help="in flight, both sides (default 64)")
-    ap.add_argument("--pso-window", type=int, default=1000,
-                    help="PySyncObj commands in flight in its wide-window phase (default 1000)")
+    ap.add_argument("--window", type=int, default=1024,
+                    help="in flight, both sides (default 1024)")
+    ap.add_argument("--pso-window", type=_ints, default=(1000, 2500, 5000), metavar="W,W,...",
+                    help="PySyncObj commands in flight in its wide-window phases, one phase "
+                    "each; its best counts (default 1000,2500,5000)")
     ap.add_argument("--citizens", type=int, default=1,
                     help="paxos-redis citizen processes sharing the window (default 1)")
     ap.add_argument("--redis", metavar="URL", help="a running Redis for paxos-redis (default: "

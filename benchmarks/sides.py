@@ -12,7 +12,9 @@ import peer
 from paxos_redis.bench import BenchError, BenchOptions, Progress, run
 from paxos_redis.bench.cluster import Children
 
-#: PySyncObj phases: no batching one at a time; the same window as paxos-redis; a wide one
+#: PySyncObj phases: no batching one at a time; the same window as paxos-redis; then one
+#: ``tput-wide-W`` per ``--pso-window`` W (its throughput grows with the window until it
+#: stalls, so its best is looked for, not assumed)
 PEER_PHASES = ("seq", "tput", "tput-wide")
 
 
@@ -43,8 +45,10 @@ def peer_side(a: argparse.Namespace, children: Children, *, nodes: int, payload:
         return None, ["PySyncObj not installed: pip install -e '.[bench]'"]
     out: dict[str, Any] = {"durability": peer.DURABILITY}
     problems = []
-    for phase in phases:
-        window = {"seq": 1, "tput": a.window}.get(phase, a.pso_window)
+    runs = [(phase, {"seq": 1, "tput": a.window}[phase]) for phase in phases if phase != "tput-wide"]
+    if "tput-wide" in phases:
+        runs += [(f"tput-wide-{w}", w) for w in a.pso_window]
+    for phase, window in runs:
         if not a.quiet:
             print(f"PySyncObj {phase}: {nodes} nodes, {payload} B, {window} in flight ...",
                   file=sys.stderr, flush=True)
