@@ -19,7 +19,9 @@ This module holds the blocking :class:`Client` and the pieces it shares with
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -69,10 +71,30 @@ def encode_body(decree: bytes | str, limit: int) -> bytes:
     return body
 
 
+class _FreshIds:
+    """Fresh petition ids: a random 128-bit prefix per process and a counter (a uuid4 per
+    petition costs a system call).  A forked child (an rq work horse, say) draws its own
+    prefix, so parent and child never hand out the same id."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = uuid.uuid4().hex + "-"
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return self.prefix + str(next(self.counter))
+
+
+fresh_id = _FreshIds()
+
+
 def petition_id(pid: str | None) -> str:
     """``pid`` checked (or a fresh one): citizens may not use the Parliament's own ids."""
     if pid is None:
-        return uuid.uuid4().hex
+        return fresh_id()
     if not isinstance(pid, str) or not pid or len(pid.encode()) > MAX_PETITION_ID:
         raise ValueError(f"invalid petition id {pid!r}: use a non-empty str of at most "
                          f"{MAX_PETITION_ID} UTF-8 bytes (or leave pid=None for a fresh one)")

@@ -187,13 +187,18 @@ class President:
         if self.phase != ACTIVE:
             return
         quorum, passed = self.priest.quorum, []
+        if not 0 <= m.sender < quorum.seats:
+            return
+        size, sender = quorum.size, m.sender      # voters hold only seats: count them
         for n in m.numbers:
             proposal = self.proposals.get(n)
             if proposal is None:
                 continue
-            proposal.voters.add(m.sender)
-            if quorum.reached(proposal.voters):
-                passed.append((n, proposal.decree))
+            voters = proposal.voters
+            if sender not in voters:
+                voters.add(sender)
+                if len(voters) == size:             # exactly now: passed once, not again
+                    passed.append((n, proposal.decree))
         if passed:
             self.priest.learn(passed)       # removes them from proposals via on_learned
             self.unannounced += passed
