@@ -205,6 +205,24 @@ class Messenger:
                 break
         return claimed
 
+    def trim_answered(self, stream: str) -> None:
+        """Trim ``stream`` (read through this group, like the petitions) below the oldest
+        entry still pending, or, with none pending, below the last one delivered: what
+        was read and acked is never read again, so it need not hold Redis's memory
+        until MAXLEN trims it (a MAXLEN of large petitions is a lot of bytes)."""
+        try:
+            group = next((g for g in self.redis.xinfo_groups(stream)
+                          if _as_bytes(g["name"]) == self.group.encode()), None)
+            if group is None:
+                return
+            lowest = group["last-delivered-id"]
+            if group["pending"]:
+                lowest = self.redis.xpending(stream, self.group)["min"] or lowest
+            self.redis.xtrim(stream, minid=lowest, approximate=False)
+        except ResponseError as exc:
+            if not _is_gone(exc) and "no such key" not in str(exc):
+                raise
+
     # ------------------------------------------------------------- writing
 
     def flush(

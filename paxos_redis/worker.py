@@ -169,6 +169,7 @@ class Worker:
             if self.priest.is_president and now >= self.next_reclaim:
                 self.next_reclaim = now + RECLAIM_EVERY_S
                 stale = self.messenger.reclaim(RECLAIM_IDLE_MS, 1000, stream=self.petitions)
+                self.messenger.trim_answered(self.petitions)
                 self._petitions(stale, effects, extra, petition_acks)
             self._forget_waiting(now, petition_acks)
         self._commit(effects, acks, extra, petition_acks)

@@ -222,6 +222,22 @@ def test_reclaim_drops_pending_entries_that_were_trimmed(client: Any) -> None:
     assert pending(client, 1) == 1
 
 
+def test_a_read_stream_is_trimmed_below_its_oldest_pending_entry(client: Any) -> None:
+    petitions = KEYS.petitions()
+    m = messenger(client, 0)
+    m.trim_answered(petitions)                          # no stream, no group: nothing to do
+    m.ensure_stream(petitions)
+    ids = [client.xadd(petitions, {b"i": str(i).encode()}) for i in range(6)]
+    got = m.receive_with([petitions], 4, 0)[petitions]  # read 0..3; 4 and 5 not yet
+    m.flush([], [], other_acks={petitions: [ids[0], ids[1], ids[3]]})   # 2 still pending
+    m.trim_answered(petitions)
+    assert [e for e, _ in client.xrange(petitions)] == ids[2:] and len(got) == 4
+    m.flush([], [], other_acks={petitions: [ids[2]]})    # nothing pending: below the last read
+    m.trim_answered(petitions)
+    assert [e for e, _ in client.xrange(petitions)] == ids[3:]
+    assert [f[b"i"] for _, f in m.receive_with([petitions], 10, 0)[petitions]] == [b"4", b"5"]
+
+
 def test_reclaim_after_the_group_vanished_recreates_it(client: Any) -> None:
     m1 = messenger(client, 1)
     client.flushall()
