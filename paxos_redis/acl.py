@@ -43,6 +43,8 @@ COMMANDS: dict[str, str] = {
     "xack": "a priest acknowledges what it handled",
     "xtrim": "a priest trims its own inbox below what it acknowledged (MINID ~)",
     "xautoclaim": "a restarted priest reclaims what its previous life left unacked",
+    "xinfo|groups": "the president finds how far the petitions were read, to trim them",
+    "xpending": "the president finds the oldest petition not yet answered, to trim below it",
     "xgroup|create": "god and priests create the consumer groups (MKSTREAM)",
     # hashes and strings: config, heartbeats, stats, president, election lock
     "hset": "a priest's heartbeat",
