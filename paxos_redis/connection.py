@@ -35,7 +35,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -128,9 +128,19 @@ def connect(
 
 
 def check(client: redis.Redis, url: str) -> None:
-    """PING once; a refused password or a TLS mismatch becomes an error that says what to fix."""
+    """PING once; a refused password or a TLS mismatch becomes an error that says what to fix.
+
+    The first PING goes over a connection of its own that is not retried, so a TLS
+    mismatch fails at once (the client's retries, per command and per connection,
+    made it take seconds); any other failure is tried again the client's way, since
+    Redis may only be starting."""
     try:
-        client.ping()
+        try:
+            _ping_once(client)
+        except TRANSIENT as exc:
+            if tls_hint(url, str(exc)) is not None:
+                raise
+            client.ping()
     except AuthenticationError as exc:
         raise AuthenticationError(
             f"Redis at {redact(url)} refused the credentials ({exc}); check the user and "
@@ -142,6 +152,17 @@ def check(client: redis.Redis, url: str) -> None:
         if hint is None:
             raise
         raise type(exc)(f"{str(exc).rstrip('.')}; {hint}") from exc
+
+
+def _ping_once(client: redis.Redis) -> None:
+    """PING over a new connection with the client's settings and no retries."""
+    pool = client.connection_pool
+    probe = redis.ConnectionPool(connection_class=pool.connection_class,
+                                 **{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)})
+    try:
+        redis.Redis(connection_pool=probe).ping()
+    finally:
+        probe.disconnect()
 
 
 def tls_hint(url: str, error: str) -> str | None:
