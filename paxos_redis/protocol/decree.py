@@ -9,12 +9,14 @@ petition claimed, so every ledger's law has no holes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ProtocolError
 
 _PID_LEN = struct.Struct(">B")
 MAX_PETITION_ID = 255
+#: decrees whose encoding is at most this many bytes keep it (see ``Decree.wire``)
+KEEP_WIRE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,10 @@ class Decree:
 
     petition: str
     body: bytes
+    #: the encoding, kept once made or decoded (not part of equality): a decree crosses
+    #: the wire and the ledger several times per priest.  Only small decrees keep it
+    #: (a large one is encoded again rather than held twice in memory)
+    wire: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.petition, str):
@@ -37,8 +43,13 @@ class Decree:
         return self.petition == ""
 
     def encode(self) -> bytes:
-        pid = self.petition.encode()
-        return _PID_LEN.pack(len(pid)) + pid + self.body
+        wire = self.wire
+        if wire is None:
+            pid = self.petition.encode()
+            wire = _PID_LEN.pack(len(pid)) + pid + self.body
+            if len(wire) <= KEEP_WIRE:
+                object.__setattr__(self, "wire", wire)
+        return wire
 
     @classmethod
     def decode(cls, data: bytes) -> Decree:
@@ -51,7 +62,7 @@ class Decree:
             pid = data[1 : 1 + size].decode()
         except UnicodeDecodeError:
             raise ProtocolError("decree petition id is not UTF-8") from None
-        return cls(pid, bytes(data[1 + size :]))
+        return cls(pid, bytes(data[1 + size :]), bytes(data) if len(data) <= KEEP_WIRE else None)
 
 
 #: Petition ids starting with this mark are the Parliament's own no-ops (sync barriers);

@@ -88,3 +88,14 @@ def test_decrees_are_frozen_values() -> None:
         d.body = b"y"  # type: ignore[misc]
     assert d == Decree("p", b"x") and hash(d) == hash(Decree("p", b"x"))
     assert d != Decree("p", b"y") and d != Decree("q", b"x")
+
+
+def test_a_small_decree_keeps_its_encoding_a_large_one_does_not() -> None:
+    from paxos_redis.protocol.decree import KEEP_WIRE
+    small, large = Decree("s", b"x" * 100), Decree("l", b"y" * KEEP_WIRE)
+    assert small.encode() is small.encode() and small.wire == small.encode()
+    assert large.encode() == large.encode() and large.wire is None
+    again = Decree.decode(small.encode())
+    assert again == small and again.wire == small.encode()
+    assert Decree.decode(large.encode()).wire is None
+    assert Decree("s", b"x" * 100) == small and hash(Decree("s", b"x" * 100)) == hash(small)
