@@ -34,8 +34,15 @@ class WritableArchive(Protocol):
 
 
 def due(priest: Priest, archive: WritableArchive, every: int) -> bool:
-    """At least ``every`` applied decrees are not archived yet."""
-    return priest.law.known - archive.end >= every
+    """At least ``every`` applied decrees are not archived yet, or fewer whose bodies
+    take about half the law's ``memory_bytes`` (which it cannot free until they are)."""
+    law = priest.law
+    unarchived = law.known - archive.end
+    if unarchived >= every:
+        return True
+    if unarchived <= 0 or not law.decrees or law.bytes < law.memory_bytes // 2:
+        return False
+    return unarchived * law.bytes / len(law.decrees) >= law.memory_bytes // 2
 
 
 def compact(priest: Priest, archive: WritableArchive,

@@ -9,10 +9,11 @@ Bounded memory.  A priest keeps in memory only the recent law: the decrees from
 ``floor`` up.  Older decrees live in an :class:`Archive` the runtime hands in (the
 priest's law file, read on demand, like etcd-raft's ``Storage``); the core never
 drops a decree the archive does not hold yet, and keeps at least ``memory``
-decrees below ``known``.  A petition id is recognised as a retry for ``dedup``
-decrees after it first passed (see :class:`Dedup`); past that window the same id
-counts as a new petition.  The window is decided per decree number, so every
-priest computes the same ``first`` for every decree, restarted or not.
+decrees below ``known``, fewer if their bodies take more than ``memory_bytes``.  A
+petition id is recognised as a retry for ``dedup`` decrees after it first passed
+(see :class:`Dedup`); past that window the same id counts as a new petition.  The
+window is decided per decree number, so every priest computes the same ``first`` for
+every decree, restarted or not.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ class Dedup:
 class Law:
     """One priest's copy of the law (the learner's state)."""
 
-    __slots__ = ("_dedup", "_dups", "archive", "decrees", "floor", "known", "memory", "top")
+    __slots__ = ("_dedup", "_dups", "archive", "bytes", "decrees", "floor", "known", "memory",
+                 "memory_bytes", "top")
 
     def __init__(self, *, memory: int = UNBOUNDED, dedup: int = UNBOUNDED,
-                 archive: Archive | None = None) -> None:
+                 archive: Archive | None = None, memory_bytes: int = UNBOUNDED) -> None:
         self.decrees: dict[int, Decree] = {}   # every passed decree from ``floor`` up
+        self.bytes = 0                         # their bodies' sizes, summed
+        self.memory_bytes = memory_bytes
         self.known = 0
         self.floor = 0
         self.top = -1                          # the highest decree number known passed
@@ -109,6 +113,7 @@ class Law:
         for n, decree in entries:
             if n >= self.known and n not in self.decrees:
                 self.decrees[n] = decree
+                self.bytes += len(decree.body)
                 new.append((n, decree))
                 if n > self.top:
                     self.top = n
@@ -129,12 +134,18 @@ class Law:
         return enacted
 
     def trim(self) -> None:
-        """Forget decrees the archive holds that are more than ``memory`` below ``known``."""
+        """Forget decrees the archive holds that are more than ``memory`` below ``known``,
+        or, while the bodies in memory take more than ``memory_bytes``, the oldest the
+        archive holds."""
         if self.archive is None:
             return
-        floor = min(self.known - self.memory, self.archive.end)
-        while self.floor < floor:
-            self.decrees.pop(self.floor, None)
+        decrees, end = self.decrees, self.archive.end
+        floor = min(self.known - self.memory, end)
+        while self.floor < floor or (self.bytes > self.memory_bytes
+                                     and self.floor < min(self.known, end)):
+            gone = decrees.pop(self.floor, None)
+            if gone is not None:
+                self.bytes -= len(gone.body)
             self._dups.pop(self.floor, None)
             self.floor += 1
 

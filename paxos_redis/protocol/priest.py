@@ -57,7 +57,8 @@ class Priest:
         self.next_bal: Ballot = ZERO
         self.last_tried: Ballot = ZERO
         self.votes: dict[int, tuple[Ballot, Decree]] = {}
-        self.law = Law(memory=self.rules.law_memory, dedup=self.rules.dedup_window)
+        self.law = Law(memory=self.rules.law_memory, dedup=self.rules.dedup_window,
+                       memory_bytes=self.rules.law_memory_bytes)
         self.highest_seen: Ballot = ZERO
         self.president: President | None = None
         self.hint: int | None = None          # the seat we believe is president

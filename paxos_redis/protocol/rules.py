@@ -25,6 +25,8 @@ class Rules:
     #: passed decrees a priest keeps in memory below ``known`` (older ones are read from
     #: its archive, the law file, when an archive is given; without one nothing is dropped)
     law_memory: int = 10_000
+    #: ... but fewer once their bodies take more than this many bytes (large decrees)
+    law_memory_bytes: int = 64 << 20
     #: decrees after its first passing during which a petition id counts as a retry (and
     #: is applied once); later, the same id is a new petition.  Every priest of a
     #: parliament must use the same value: it decides which decrees the law applies
@@ -39,7 +41,8 @@ class Rules:
 
     def __post_init__(self) -> None:
         for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
-                     "president_ticks", "law_memory", "dedup_window", "announce"):
+                     "president_ticks", "law_memory", "law_memory_bytes", "dedup_window",
+                     "announce"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")

@@ -65,6 +65,33 @@ def test_nothing_is_forgotten_before_the_archive_holds_it() -> None:
     assert law.floor == 8 and sorted(law.decrees) == [8, 9]   # memory=2 below known
 
 
+def test_large_decrees_are_forgotten_by_bytes_but_never_before_they_are_archived() -> None:
+    archive = MemoryArchive()
+    law = Law(memory=1000, memory_bytes=1000)
+    law.resume(archive)
+    big = [(n, Decree(f"p{n}", bytes(100))) for n in range(50)]
+    _, enacted = law.learn(big)
+    assert law.floor == 0 and law.bytes == 5000                # nothing archived: all kept
+    archive.append(enacted[:30])
+    law.trim()
+    assert law.floor == 30 and law.bytes == 2000               # only archived ones go
+    archive.append(enacted[30:])
+    law.trim()
+    assert law.floor == 40 and law.bytes == 1000 and sorted(law.decrees) == list(range(40, 50))
+    assert [e.decree for e in law.read(0, 50)] == [decree for _, decree in big]
+
+
+def test_compaction_is_due_when_unarchived_bytes_reach_half_the_budget() -> None:
+    from paxos_redis.compaction import due
+    priest = Priest(Seat("s", 0, 1), Rules(law_memory=1000, law_memory_bytes=1000))
+    archive = MemoryArchive()
+    priest.law.resume(archive)
+    priest.law.learn([(n, Decree(f"p{n}", bytes(100))) for n in range(4)])
+    assert not due(priest, archive, every=500)                 # 400 bytes: under half
+    priest.law.learn([(4, Decree("p4", bytes(100)))])
+    assert due(priest, archive, every=500)                     # 500 bytes: half the budget
+
+
 def test_reads_span_the_archive_and_memory_seamlessly() -> None:
     law, _ = archived_law(100, memory=10)
     assert law.floor == 90 and len(law.decrees) == 10 and law.known == 100
