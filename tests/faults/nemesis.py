@@ -490,8 +490,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
     args = parser.parse_args()
-    # SIGTERM ends the run in hand through its cleanup (processes, redis-server, namespaces)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM ends the run in hand through its cleanup (processes, redis-server, namespaces);
+    # a second one (`timeout` forwards its own, say) must not cut that cleanup short
+    def terminate(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, terminate)
     total: Counter[str] = Counter()
     bad = 0
     for seed in range(args.seed, args.seed + args.runs):
