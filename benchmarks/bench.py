@@ -19,20 +19,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-if str(REPO) not in sys.path:          # the checkout's paxos_redis, whatever the cwd
-    sys.path.insert(0, str(REPO))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO),
-                                                         os.environ.get("PYTHONPATH")]))
-
+import checkout  # noqa: F401  (first: this checkout's paxos_redis, whatever the cwd)
 import results  # noqa: E402
 import sides  # noqa: E402
 import sweep  # noqa: E402

@@ -21,19 +21,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-if str(REPO) not in sys.path:          # the checkout's paxos_redis, whatever the cwd
-    sys.path.insert(0, str(REPO))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO),
-                                                         os.environ.get("PYTHONPATH")]))
+from checkout import HERE  # noqa: E402  (first: this checkout's paxos_redis)
 
 from paxos_redis.bench.cluster import BenchError, Cluster  # noqa: E402
 from paxos_redis.bench.procfs import machine, peak_rss_kib  # noqa: E402
