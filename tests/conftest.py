@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import fakeredis
 import pytest
 from redis_server import RedisServer, redis_server_binary
+
+from paxos_redis.connection import connect
 
 
 @pytest.fixture
@@ -19,6 +23,20 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
+def fake_or_real_redis(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The same test on fakeredis and on a real ``redis-server`` of our own (bytes replies)."""
+    if request.param == "fakeredis":
+        fake = fakeredis.FakeRedis()
+        yield fake
+        fake.close()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        real = connect(server.url)
+        yield real
+        real.close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import fakeredis
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -15,17 +13,9 @@ from paxos_redis.conduit import Conduit, pack, pack_py
 from paxos_redis.connection import connect
 
 
-@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
-def client(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "fakeredis":
-        fake = fakeredis.FakeRedis()
-        yield fake
-        fake.close()
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        real = connect(server.url)
-        yield real
-        real.close()
+@pytest.fixture
+def client(fake_or_real_redis: Any) -> Any:
+    return fake_or_real_redis
 
 
 def test_hiredis_and_python_pack_alike() -> None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,17 +25,9 @@ from paxos_redis.messenger import Messenger
 KEYS = Keys("senate")
 
 
-@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
-def client(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "fakeredis":
-        fake = fakeredis.FakeRedis()
-        yield fake
-        fake.close()
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        real = connect(server.url)
-        yield real
-        real.close()
+@pytest.fixture
+def client(fake_or_real_redis: Any) -> Any:
+    return fake_or_real_redis
 
 
 def messenger(client: Any, seat: int, consumer: str | None = None, **kw: Any) -> Messenger:
