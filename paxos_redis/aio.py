@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .citizens import LawAnswer, PetitionEntry, Reply
+from .citizens import LawAnswer, PetitionEntry, Reply, Tally
 from .client import (
     GATHER,
     MAXLEN,
@@ -47,6 +47,7 @@ from .errors import ParliamentUnavailable, PetitionRefused, PetitionTimeout
 from .keys import Keys
 from .messenger import _entries, _max_block_ms
 from .protocol.decree import Decree
+from .protocol.effects import Receipt
 
 log = logging.getLogger(__name__)
 #: Most XADDs in one pipelined round trip of the send batcher.
@@ -98,6 +99,7 @@ class AsyncClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_id: Any = b"0-0"
         self._futures: dict[str, list[asyncio.Future[Reply]]] = {}
+        self._tally = Tally()                  # receipts of votes for awaited pids
         self._queues: dict[str, asyncio.Queue[LawAnswer]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._outbox: list[tuple[str, Mapping[bytes, bytes], asyncio.Future[Any]]] = []
@@ -182,6 +184,7 @@ class AsyncClient:
                 waiting.remove(fut)
             if not waiting:
                 self._futures.pop(pid, None)
+                self._tally.forget(pid)
         if reply.n is None:
             raise PetitionRefused(pid, reply.error or "no reason given")
         return reply.n
@@ -362,7 +365,14 @@ class AsyncClient:
                 for item in parse_reply(fields):
                     self._file(item)
 
-    def _file(self, item: Reply | LawAnswer) -> None:
+    def _file(self, item: Reply | Receipt | LawAnswer) -> None:
+        if isinstance(item, Receipt):
+            if item.petition not in self._futures:
+                return
+            counted = self._tally.add(item)
+            if counted is None:
+                return
+            item = counted
         if isinstance(item, Reply):
             for fut in self._futures.get(item.pid, ()):
                 if not fut.done():

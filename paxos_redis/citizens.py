@@ -13,19 +13,19 @@ a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .protocol.ballot import Ballot
 from .protocol.codec import pack_entries, unpack_entries
 from .protocol.decree import Decree
+from .protocol.effects import Receipt
 from .protocol.errors import MalformedMessage, ProtocolError
-from .protocol.messages import Entry
+from .protocol.messages import CITIZEN_ID, Entry
 
 ROLE_CITIZEN = b"citizen"
 ROLE_GOD = b"god"
-_CITIZEN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 def _get(fields: Mapping[Any, Any], name: str) -> bytes:
@@ -44,7 +44,7 @@ def _text(fields: Mapping[Any, Any], name: str) -> str:
 
 def _citizen(fields: Mapping[Any, Any], name: str) -> str:
     text = _text(fields, name)
-    if not _CITIZEN_ID.fullmatch(text):
+    if not CITIZEN_ID.fullmatch(text):
         raise MalformedMessage(name, f"invalid citizen id {text[:40]!r}: use 1 to 128 of "
                                "A-Z a-z 0-9 _ . : -")
     return text
@@ -105,11 +105,16 @@ class Reply:
 
 def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, bytes]]]:
     """Reply-stream entries for one batch: each citizen's decree numbers in ONE entry
-    (``passed``), refusals one by one; entries that are not a :class:`Reply` pass through."""
+    (``passed``), its receipts in one entry per ballot (``voted``), refusals one by one;
+    entries that are neither a :class:`Reply` nor a :class:`Receipt` pass through."""
     out: list[tuple[str, dict[bytes, bytes]]] = []
     passed: dict[str, list[Entry]] = {}
+    voted: dict[tuple[str, int, int, Ballot], list[Entry]] = {}
     for stream, item in extra:
-        if not isinstance(item, Reply):
+        if isinstance(item, Receipt):
+            key = (stream, item.seat, item.seats, item.ballot)
+            voted.setdefault(key, []).append((item.n, Decree(item.petition, b"")))
+        elif not isinstance(item, Reply):
             out.append((stream, item))
         elif item.n is None:
             out.append((stream, item.fields()))
@@ -117,19 +122,57 @@ def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, b
             passed.setdefault(stream, []).append((item.n, Decree(item.pid, b"")))
     for stream, entries in passed.items():
         out.append((stream, {b"passed": pack_entries(tuple(entries))}))
+    for (stream, seat, seats, ballot), entries in voted.items():
+        out.append((stream, {b"voted": pack_entries(tuple(entries)), b"seat": str(seat).encode(),
+                             b"of": str(seats).encode(), b"ballot": ballot.encode().encode()}))
     return out
 
 
-def parse_replies(fields: Mapping[Any, Any]) -> list[Reply]:
-    """The answers in one reply-stream entry (a ``passed`` batch, or one :class:`Reply`)."""
-    packed = fields.get(b"passed", fields.get("passed"))
-    if packed is None:
-        return [Reply.parse(fields)]
+def _packed(fields: Mapping[Any, Any], name: str) -> tuple[Entry, ...]:
     try:
-        entries = unpack_entries(packed.encode() if isinstance(packed, str) else bytes(packed))
+        return unpack_entries(_get(fields, name))
     except ProtocolError as exc:
-        raise MalformedMessage("passed", str(exc)) from None
-    return [Reply(decree.petition, n=n) for n, decree in entries]
+        raise MalformedMessage(name, str(exc)) from None
+
+
+def parse_replies(fields: Mapping[Any, Any]) -> list[Reply] | list[Receipt]:
+    """The answers in one reply-stream entry: a ``passed`` batch, one :class:`Reply`, or
+    one priest's receipts (``voted``)."""
+    if b"voted" in fields or "voted" in fields:
+        seat, seats = _number(fields, "seat"), _number(fields, "of")
+        if not 0 <= seat < seats:
+            raise MalformedMessage("seat", f"seat {seat} is outside a parliament of {seats}")
+        try:
+            ballot = Ballot.parse(_text(fields, "ballot"))
+        except (ProtocolError, ValueError) as exc:
+            raise MalformedMessage("ballot", str(exc)) from None
+        return [Receipt("", seat, seats, ballot, n, decree.petition)
+                for n, decree in _packed(fields, "voted")]
+    if b"passed" not in fields and "passed" not in fields:
+        return [Reply.parse(fields)]
+    return [Reply(decree.petition, n=n) for n, decree in _packed(fields, "passed")]
+
+
+class Tally:
+    """Receipts counted per petition: a majority of the seats voting it at one decree number
+    and one ballot passed it there, and the president that asked vouched that this number
+    is where the law applies it.  Only petitions someone waits for are counted."""
+
+    def __init__(self) -> None:
+        self._votes: dict[str, dict[tuple[int, Ballot, int], set[int]]] = {}
+
+    def add(self, receipt: Receipt) -> Reply | None:
+        """Count ``receipt``; the answer once its petition has a majority, else None."""
+        per = self._votes.setdefault(receipt.petition, {})
+        seats = per.setdefault((receipt.n, receipt.ballot, receipt.seats), set())
+        seats.add(receipt.seat)
+        if len(seats) <= receipt.seats // 2:
+            return None
+        del self._votes[receipt.petition]
+        return Reply(receipt.petition, n=receipt.n)
+
+    def forget(self, pid: str) -> None:
+        self._votes.pop(pid, None)
 
 
 @dataclass(frozen=True, slots=True)

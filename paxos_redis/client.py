@@ -29,12 +29,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply, parse_replies
+from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply, Tally, parse_replies
 from .connection import TRANSIENT, connect
 from .errors import DecreeTooLarge, ParliamentUnavailable, PetitionRefused, PetitionTimeout
 from .keys import Keys
 from .messenger import _entries, _max_block_ms
 from .protocol.decree import INTERNAL, MAX_PETITION_ID, Decree
+from .protocol.effects import Receipt
 from .protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,9 @@ def check_timeout(timeout: float) -> None:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
 
 
-def parse_reply(fields: Mapping[Any, Any]) -> list[Reply] | list[LawAnswer]:
-    """A reply-stream entry: petitions' :class:`Reply` s or a :class:`LawAnswer` (none: junk)."""
+def parse_reply(fields: Mapping[Any, Any]) -> list[Reply] | list[Receipt] | list[LawAnswer]:
+    """A reply-stream entry: petitions' :class:`Reply` s, a priest's receipts of its votes,
+    or a :class:`LawAnswer` (none: junk)."""
     try:
         if b"req" in fields or "req" in fields:
             return [LawAnswer.parse(fields)]
@@ -238,6 +240,7 @@ class Client:
         self._last_id: Any = b"0-0"
         self._pids: dict[str, int] = {}          # pid -> how many calls wait for it
         self._replies: dict[str, Reply] = {}     # first reply seen per awaited pid
+        self._tally = Tally()                    # receipts of votes for awaited pids
         self._answers: dict[str, list[LawAnswer]] = {}   # awaited law query -> answers
         self._redis_error: Exception | None = None
         cap = _max_block_ms(redis)              # a BLOCK must end before the socket times out
@@ -304,6 +307,7 @@ class Client:
                         self._pids[d.petition] = left
                     else:
                         self._replies.pop(d.petition, None)
+                        self._tally.forget(d.petition)
 
     def _replies_for(self, pids: set[str]) -> list[Reply] | None:
         got = [self._replies[p] for p in pids if p in self._replies]
@@ -444,8 +448,13 @@ class Client:
                         self._file(item)
                 self._cond.notify_all()
 
-    def _file(self, item: Reply | LawAnswer) -> None:
-        if isinstance(item, Reply):
+    def _file(self, item: Reply | Receipt | LawAnswer) -> None:
+        if isinstance(item, Receipt):
+            if item.petition in self._pids and item.petition not in self._replies:
+                counted = self._tally.add(item)
+                if counted is not None:
+                    self._replies[item.petition] = counted
+        elif isinstance(item, Reply):
             if item.pid in self._pids:
                 self._replies.setdefault(item.pid, item)    # a retry's duplicate is the same
         elif isinstance(item, LawAnswer):

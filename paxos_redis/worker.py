@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -62,6 +63,16 @@ WAITING_MAX = 100_000
 COMPACT_BYTES = 64 << 20
 
 
+@dataclass(slots=True)
+class Waiting:
+    """A petition waiting at the president for its decree number."""
+
+    citizen: str
+    entry_id: bytes
+    since: float                  # when last read (a retry renews it)
+    vouched: bool = False         # its voters send receipts (see :meth:`Worker._vouched`)
+
+
 class Worker:
     """Runs one priest: its core, its file ledger and its messenger."""
 
@@ -83,8 +94,8 @@ class Worker:
         self.messenger = Messenger(redis, self.keys, self.seat, consumer, maxlen=settings.maxlen)
         self.wire = Wire(settings.parliament, settings.secret)
         self.petitions = self.keys.petitions()
-        #: pid -> (citizen, petition entry id, when last read), oldest first
-        self.waiting: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        #: pid -> the petition waiting for its decree number, oldest first
+        self.waiting: OrderedDict[str, Waiting] = OrderedDict()
         self.stopping = threading.Event()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
@@ -194,6 +205,9 @@ class Worker:
             return [(dst, sealed[id(m)] if id(m) in sealed else
                      sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in messages]
 
+        for _, message in effects.messages:
+            if type(message) is BeginBallot and message.receipt is not None:
+                self._vouched(message.entries[0][1].petition)
         early, rest = effects.before_records()
         if effects.notes_only:
             self.ledger.append(effects.records)         # not yet durable, and need not be
@@ -204,10 +218,19 @@ class Worker:
             self._sync(effects.records)
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
+        extra += [(self.keys.replies(r.citizen), r) for r in effects.receipts]
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
         citizens: dict[Any, int] = {stream: REPLY_TTL_S for stream, _ in extra}
         self.messenger.flush(seal(early + rest), acks, extra, expire=citizens,
                              other_acks={self.petitions: petition_acks})
+
+    def _vouched(self, pid: str) -> None:
+        """Our begin ballot asked its voters for receipts: they answer the citizen, so this
+        president's reply is not needed (a citizen whose receipts were lost retries, and
+        the retry is answered from the law)."""
+        waiting = self.waiting.get(pid)
+        if waiting is not None:
+            waiting.vouched = True
 
     def _sync(self, records: Sequence[Record] = ()) -> None:
         """Make ``records`` and every note still pending durable, with one fsync."""
@@ -237,19 +260,19 @@ class Worker:
         their entries are acked, so the petitions stream's pending list forgets them too."""
         waiting = self.waiting
         while waiting:
-            pid, (_, entry_id, since) = next(iter(waiting.items()))
-            if since > now - WAITING_TTL_S and len(waiting) <= WAITING_MAX:
+            pid, petition = next(iter(waiting.items()))
+            if petition.since > now - WAITING_TTL_S and len(waiting) <= WAITING_MAX:
                 return
             del waiting[pid]
-            petition_acks.append(entry_id)
+            petition_acks.append(petition.entry_id)
 
     def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[Any]) -> None:
         waiting = self.waiting.pop(enacted.decree.petition, None)
         if waiting is not None:
-            citizen, entry_id, _ = waiting
-            reply = Reply(enacted.decree.petition, n=enacted.first)
-            extra.append((self.keys.replies(citizen), reply))
-            petition_acks.append(entry_id)
+            if not (waiting.vouched and enacted.first == enacted.n):   # else receipts answer
+                reply = Reply(enacted.decree.petition, n=enacted.first)
+                extra.append((self.keys.replies(waiting.citizen), reply))
+            petition_acks.append(waiting.entry_id)
 
     # ------------------------------------------------------------ inbox entries
 
@@ -304,7 +327,7 @@ class Worker:
 
     def _petitions(self, entries: list[tuple[bytes, Any]], effects: Effects, extra: list[Any],
                    petition_acks: list[Any]) -> None:
-        decrees = []
+        decrees, replies = [], {}
         for entry_id, fields in entries:
             try:
                 petition = PetitionEntry.parse(fields)
@@ -326,13 +349,14 @@ class Worker:
                 petition_acks.append(entry_id)
                 continue
             old = self.waiting.get(pid)
-            if old is not None and old[1] != entry_id:
-                petition_acks.append(old[1])            # the retry replaces the first copy
-            self.waiting[pid] = (petition.reply, entry_id, time.monotonic())
+            if old is not None and old.entry_id != entry_id:
+                petition_acks.append(old.entry_id)      # the retry replaces the first copy
+            self.waiting[pid] = Waiting(petition.reply, entry_id, time.monotonic())
             self.waiting.move_to_end(pid)
             decrees.append(petition.decree)
+            replies[pid] = petition.reply
         if decrees:
-            effects.extend(self.priest.petition(decrees))
+            effects.extend(self.priest.petition(decrees, replies))
 
     # ------------------------------------------------------------ heartbeat
 

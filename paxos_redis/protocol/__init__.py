@@ -7,7 +7,7 @@ records to make durable, then messages to send, then decrees enacted.
 from .ballot import ZERO, Ballot
 from .codec import decode, encode
 from .decree import OLIVE_DAY, Decree
-from .effects import Effects, Enacted
+from .effects import Effects, Enacted, Receipt
 from .errors import CorruptRecord, MalformedMessage, ProtocolError
 from .law import Archive, Law
 from .messages import (
@@ -64,6 +64,7 @@ __all__ = [
     "Promise",
     "ProtocolError",
     "Quorum",
+    "Receipt",
     "Record",
     "Rules",
     "Seat",

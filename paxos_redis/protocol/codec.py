@@ -16,7 +16,7 @@ from typing import Any
 from .ballot import Ballot
 from .decree import Decree
 from .errors import MalformedMessage, ProtocolError
-from .messages import BY_CODE, Entry, Message, Vote
+from .messages import BY_CODE, CITIZEN_ID, Entry, Message, Vote
 
 _ENTRY = struct.Struct(">QI")          # decree number, decree length
 _VOTE = struct.Struct(">QQiI")         # decree number, ballot round, ballot priest, decree length
@@ -138,6 +138,18 @@ def _ballot_out(value: Ballot) -> bytes:
     return value.encode().encode()
 
 
+def _receipt_out(value: tuple[int, str]) -> bytes:
+    return f"{value[0]} {value[1]}".encode()
+
+
+def _receipt(text: bytes) -> tuple[int, str]:
+    number, _, citizen = text.partition(b" ")
+    name = citizen.decode("ascii", "replace")
+    if not CITIZEN_ID.fullmatch(name):
+        raise ProtocolError(f"expected 'n citizen', got {text[:60]!r}")
+    return _int(number), name
+
+
 #: field name -> (message attribute, encoder, decoder)
 _FIELDS: dict[str, tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     "from": ("sender", _int_out, _int),
@@ -150,7 +162,10 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] =
     "passed": ("passed", pack_entries, unpack_entries),
     "numbers": ("numbers", pack_numbers, unpack_numbers),
     "decrees": ("decrees", pack_decrees, unpack_decrees),
+    "receipt": ("receipt", _receipt_out, _receipt),
 }
+#: fields left out while they hold their default (None): absent means the default
+_OPTIONAL = frozenset({"receipt"})
 _ATTR_FIELD = {attr: name for name, (attr, _, _) in _FIELDS.items()}
 
 #: message class -> the fields it carries (besides role and code)
@@ -166,7 +181,9 @@ def encode(message: Message) -> dict[bytes, bytes]:
     fields = {b"role": cls.role.encode(), b"code": str(cls.code).encode()}
     for name in _LAYOUT[cls]:
         attr, out, _ = _FIELDS[name]
-        fields[name.encode()] = out(getattr(message, attr))
+        value = getattr(message, attr)
+        if value is not None or name not in _OPTIONAL:
+            fields[name.encode()] = out(value)
     return fields
 
 
@@ -204,6 +221,8 @@ def decode(fields: Fields) -> Message:
     kwargs = {}
     for name in _LAYOUT[cls]:
         attr, _, parse = _FIELDS[name]
+        if name in _OPTIONAL and name.encode() not in fields and name not in fields:
+            continue
         try:
             kwargs[attr] = parse(_raw(fields, name))
         except MalformedMessage:

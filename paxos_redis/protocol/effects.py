@@ -15,12 +15,16 @@ Two exceptions, which :meth:`Effects.before_records` lists for the runtime:
 * if every record of the step notes decrees passed (:class:`Passed`), everything
   may leave at once: what made those decrees passed is a majority's votes, each
   durable before it was sent; the note only spares asking again after a restart.
+
+``receipts`` are votes told to a citizen (see :class:`Receipt`); like *voted*
+messages they leave only once the records are durable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .ballot import Ballot
 from .decree import Decree
 from .messages import BeginBallot, Message
 from .records import Passed, Record
@@ -43,13 +47,30 @@ class Enacted:
         return self.first != self.n
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Priest ``seat`` (of ``seats``) voted at ``ballot`` for ``petition`` at decree ``n``:
+    sent to ``citizen``, whom the president vouched is answered by ``n`` (see
+    :class:`~.messages.BeginBallot`).  Receipts from a majority of the seats at one
+    ballot prove the decree passed, so the citizen needs no word from the president."""
+
+    citizen: str
+    seat: int
+    seats: int
+    ballot: Ballot
+    n: int
+    petition: str
+
+
 @dataclass(slots=True)
 class Effects:
-    """Records to persist, then messages to send (``(seat, message)``), then decrees enacted."""
+    """Records to persist, then messages to send (``(seat, message)``), then decrees enacted,
+    and receipts for citizens (sent with the messages that wait for the records)."""
 
     records: list[Record] = field(default_factory=list)
     messages: list[tuple[int, Message]] = field(default_factory=list)
     passed: list[Enacted] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
 
     def before_records(self) -> tuple[list[tuple[int, Message]], list[tuple[int, Message]]]:
         """``(may leave before the records are durable, must wait for them)``."""
@@ -63,13 +84,14 @@ class Effects:
 
     @property
     def notes_only(self) -> bool:
-        """Every record notes decrees passed (none at all counts too)."""
-        return all(type(record) is Passed for record in self.records)
+        """Every record notes decrees passed (none at all counts too), and no receipt waits."""
+        return not self.receipts and all(type(record) is Passed for record in self.records)
 
     def extend(self, other: Effects) -> None:
         self.records.extend(other.records)
         self.messages.extend(other.messages)
         self.passed.extend(other.passed)
+        self.receipts.extend(other.receipts)
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.messages or self.passed)
+        return bool(self.records or self.messages or self.passed or self.receipts)

@@ -149,6 +149,12 @@ class Law:
             self._dups.pop(self.floor, None)
             self.floor += 1
 
+    def is_first(self, n: int, petition: str) -> bool:
+        """Would ``petition`` passed at decree ``n`` be applied there, as new?  (Its first
+        passing is not in this law, or is older than the dedup window at ``n``.)"""
+        first = self._dedup.first_of.get(petition)
+        return first is None or first < n - self._dedup.window
+
     def get(self, n: int) -> Decree | None:
         if n < self.floor:
             got = self.read(n, 1)

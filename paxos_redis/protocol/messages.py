@@ -26,6 +26,7 @@ clerk      3     Petition            not Synod: decrees forwarded to the preside
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
@@ -36,6 +37,8 @@ from .decree import Decree
 Entry = tuple[int, Decree]
 #: (decree number, ballot voted at, decree voted for): the paper's prev_vote per decree
 Vote = tuple[int, Ballot, Decree]
+#: A citizen's id: it names the citizen's reply stream.
+CITIZEN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,14 @@ class NextBallot:
 
 @dataclass(frozen=True, slots=True)
 class BeginBallot:
-    """Step 3: the president asks priests to vote ``entries`` at ``ballot`` (batched)."""
+    """Step 3: the president asks priests to vote ``entries`` at ``ballot`` (batched).
+
+    ``receipt`` is ``(n, citizen)`` when the president vouches that decree ``n`` (the
+    first entry) is where its petition will first pass if it passes at all: ``n`` was
+    the lowest number it did not know passed, and the petition was not in its law.
+    Each voter then also sends ``citizen`` a receipt of its vote, and a majority of
+    receipts at one ballot answers the citizen without the president's reply.
+    """
 
     role: ClassVar[str] = "president"
     code: ClassVar[int] = 2
@@ -60,6 +70,7 @@ class BeginBallot:
     ballot: Ballot
     known: int
     entries: tuple[Entry, ...]
+    receipt: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,19 @@ new petition takes only phase two: one round trip, many decrees per message,
 priests (*successful ballot*) once per tick, or as soon as ``rules.announce`` are ready:
 the citizen's answer does not wait for it, and one announcement carries every decree
 passed since the last.
+
+Receipts.  When a petition takes the lowest decree number this president does not
+know passed, and its law does not hold the petition, that number is where the law
+will apply it if it passes at all: every lower number is passed and holds other
+decrees.  The begin ballot then names the citizen (``receipt``), each voter tells the
+citizen its vote, and a majority of those receipts answers the citizen one hop
+sooner than the president could.  A sequential citizen's petitions always qualify.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +59,8 @@ class Proposal:
     decree: Decree
     sent: int
     voters: set[int] = field(default_factory=set)
+    #: the citizen its voters send receipts to (see the module's docstring), if any
+    citizen: str | None = None
 
 
 class President:
@@ -67,6 +76,7 @@ class President:
         self.next_n = 0
         self.queue: deque[Decree] = deque()
         self.in_flight_ids: set[str] = set()
+        self.reply_to: dict[str, str] = {}     # queued petition id -> its citizen
         self.sent = priest.now
         self.heard = priest.now
         self.unannounced: list[Entry] = []   # passed here, not yet told to the others
@@ -140,33 +150,46 @@ class President:
 
     # ------------------------------------------------------------ phase two
 
-    def enqueue(self, decrees: Iterable[Decree]) -> None:
+    def enqueue(self, decrees: Iterable[Decree], replies: Mapping[str, str] | None = None) -> None:
+        """Queue petitions; ``replies`` maps a petition id to its citizen, for receipts."""
         for decree in decrees:
-            if decree.petition not in self.in_flight_ids:
-                self.in_flight_ids.add(decree.petition)
+            pid = decree.petition
+            if pid not in self.in_flight_ids:
+                self.in_flight_ids.add(pid)
                 self.queue.append(decree)
+                if replies and pid in replies:
+                    self.reply_to[pid] = replies[pid]
         if self.phase == ACTIVE:
             self.fill()
 
     def fill(self) -> None:
         """Propose queued decrees while the window has room."""
-        law, batch = self.priest.law, []
+        law, batch, receipt = self.priest.law, [], None
         room = self.priest.rules.window - len(self.proposals)
         while self.queue and room > 0:
             while law.is_passed(self.next_n) or self.next_n in self.proposals:
                 self.next_n += 1
             n, decree = self.next_n, self.queue.popleft()
             self.next_n += 1
-            self.proposals[n] = Proposal(decree, self.priest.now)
+            proposal = self.proposals[n] = Proposal(decree, self.priest.now)
+            citizen = self.reply_to.pop(decree.petition, None) if self.reply_to else None
+            if citizen is not None and n == law.known and law.is_first(n, decree.petition):
+                proposal.citizen = citizen          # n == known: the first of this batch
+                receipt = (n, citizen)
             batch.append((n, decree))
             room -= 1
-        self._begin(batch)
+        self._begin(batch, receipt=receipt)
 
-    def _begin(self, entries: list[Entry], seats: Iterable[int] | None = None) -> None:
+    def _begin(self, entries: list[Entry], seats: Iterable[int] | None = None,
+               receipt: tuple[int, str] | None = None) -> None:
+        """Begin ballot for ``entries`` (sorted), in chunks; ``receipt`` goes with the
+        chunk whose first entry it names."""
         p = self.priest
         size = p.rules.batch
         for i in range(0, len(entries), size):
-            message = BeginBallot(p.seat, self.ballot, p.law.known, tuple(entries[i : i + size]))
+            chunk = tuple(entries[i : i + size])
+            named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
+            message = BeginBallot(p.seat, self.ballot, p.law.known, chunk, named)
             for seat in self.asked() if seats is None else seats:
                 p.send(seat, message)
 
@@ -260,9 +283,10 @@ class President:
         stale = sorted(
             (n, prop) for n, prop in self.proposals.items() if p.now - prop.sent >= p.rules.resend_ticks
         )
+        receipt = next(((n, prop.citizen) for n, prop in stale if prop.citizen), None)
         for seat in p.quorum.members():
             entries = [(n, prop.decree) for n, prop in stale if seat not in prop.voters]
-            self._begin(entries, seats=[seat])
+            self._begin(entries, seats=[seat], receipt=receipt)
         for _, prop in stale:
             prop.sent = p.now
         if self.unannounced or p.now - self.sent >= max(1, p.rules.president_ticks // 2):
@@ -273,4 +297,5 @@ class President:
         """Hand over petitions not yet proposed (on resigning)."""
         queued = tuple(self.queue)
         self.queue.clear()
+        self.reply_to.clear()
         return queued

@@ -15,12 +15,12 @@ runtime makes the records durable before it sends (persist, then send).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .ballot import ZERO, Ballot
 from .decree import Decree
-from .effects import Effects
+from .effects import Effects, Receipt
 from .errors import ProtocolError
 from .law import Archive, Law
 from .messages import (
@@ -118,9 +118,12 @@ class Priest:
         """One tick of the worker's clock: resend, inquire, retry."""
         return self._run(self._on_tick)
 
-    def petition(self, decrees: Iterable[Decree]) -> Effects:
-        """Citizens' decrees arrive here: proposed if we preside, else sent to the president."""
-        return self._run(lambda: self._on_petition(tuple(decrees), forwarded=False))
+    def petition(self, decrees: Iterable[Decree], replies: Mapping[str, str] | None = None
+                 ) -> Effects:
+        """Citizens' decrees arrive here: proposed if we preside, else sent to the president.
+        ``replies`` maps petition ids to their citizens, who may then get receipts."""
+        return self._run(lambda: self._on_petition(tuple(decrees), forwarded=False,
+                                                   replies=replies))
 
     def start_ballot(self) -> Effects:
         """Become president: pick a ballot above every one seen (B1), write it, send next ballot."""
@@ -218,6 +221,10 @@ class Priest:
         self._note_votes(m.ballot, m.entries)
         numbers = tuple(n for n, _ in m.entries)
         self.send(m.sender, Voted(self.seat, m.ballot, self.law.known, numbers))
+        if m.receipt is not None and m.receipt[0] == numbers[0]:
+            n, citizen = m.receipt
+            self.effects.receipts.append(Receipt(citizen, self.seat, self.quorum.seats, m.ballot,
+                                                 n, m.entries[0][1].petition))
 
     def handle_successful_ballot(self, m: SuccessfulBallot) -> None:
         """Step 5 (learner): enter passed decrees in the ledger."""
@@ -290,10 +297,11 @@ class Priest:
         if queued and successor is not None and successor != self.seat:
             self.send(successor, Petition(self.seat, self.law.known, queued))
 
-    def _on_petition(self, decrees: tuple[Decree, ...], *, forwarded: bool) -> None:
+    def _on_petition(self, decrees: tuple[Decree, ...], *, forwarded: bool,
+                     replies: Mapping[str, str] | None = None) -> None:
         leading = self.president is not None and self.president.phase != "deposed"
         if self.president is not None and (leading or self.hint in (None, self.seat)):
-            self.president.enqueue(decrees)
+            self.president.enqueue(decrees, replies)
         elif self.hint is not None and self.hint != self.seat and not forwarded:
             self.send(self.hint, Petition(self.seat, self.law.known, decrees))
 

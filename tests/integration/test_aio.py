@@ -117,6 +117,24 @@ def test_retries_lost_petitions_and_same_pid(setup: Setup) -> None:
     assert pids_sent(setup.sync).count("p-lost") >= 3
 
 
+def test_receipts_from_a_majority_answer_and_a_minority_does_not(setup: Setup) -> None:
+    setup.president.receipts, setup.president.reply = 2, False    # 2 of 3 seats
+    setup.president.start()
+
+    async def body(client: AsyncClient) -> tuple[list[int], str]:
+        numbers = list(await asyncio.gather(*(client.petition(b"x") for _ in range(20))))
+        setup.president.receipts = 1
+        try:
+            await client.petition(b"minority", timeout=0.5)
+        except PetitionTimeout as exc:
+            return numbers, type(exc).__name__
+        return numbers, "answered"
+
+    numbers, minority = setup.run(body)
+    assert sorted(numbers) == sorted(setup.president.first.values())[:20]
+    assert minority == "PetitionTimeout"
+
+
 def test_timeout_refusal_and_oversize(setup: Setup) -> None:
     setup.president.refuse["p-bad"] = "not a decree we pass"
     setup.president.start()

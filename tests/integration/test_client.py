@@ -22,7 +22,14 @@ import fakeredis
 import pytest
 from redis_server import RedisServer
 
-from paxos_redis.citizens import LawAnswer, LawQuery, PetitionEntry, Reply, role_of
+from paxos_redis.citizens import (
+    LawAnswer,
+    LawQuery,
+    PetitionEntry,
+    Reply,
+    batch_replies,
+    role_of,
+)
 from paxos_redis.client import Client
 from paxos_redis.connection import connect
 from paxos_redis.errors import (
@@ -32,6 +39,7 @@ from paxos_redis.errors import (
     PetitionTimeout,
 )
 from paxos_redis.keys import Keys
+from paxos_redis.protocol import Ballot, Receipt
 from paxos_redis.protocol.decree import INTERNAL, OLIVE_DAY, Decree
 
 KEYS = Keys("senate")
@@ -50,7 +58,9 @@ class PresidentDouble:
     internal no-ops and later copies of a petition.  Knobs: ``drop_first`` (lose
     the first copy of these pids), ``refuse`` (pid -> error), ``lag`` (seat ->
     decrees it has not learned yet), ``dead`` (seats that never answer and have
-    no heartbeat), ``silent`` (no president: petitions are ignored).
+    no heartbeat), ``silent`` (no president: petitions are ignored), ``receipts`` (how
+    many seats send the citizen a receipt of their vote) and ``reply`` (False: the
+    president's own answer never comes).
     """
 
     def __init__(self, redis: Any, keys: Keys = KEYS, *, seats: int = 3, chunk: int = 4) -> None:
@@ -63,6 +73,7 @@ class PresidentDouble:
         self.lag: dict[int, int] = {}
         self.dead: set[int] = set()
         self.silent = False
+        self.receipts, self.reply = 0, True
         self.queries: list[tuple[int, LawQuery]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="president-double", daemon=True)
@@ -115,7 +126,13 @@ class PresidentDouble:
             self.law.append(OLIVE_DAY)         # a gap filled by the olive-day decree
         self.first.setdefault(pid, len(self.law))
         self.law.append(entry.decree)          # a retried pid passes again: a later copy
-        return [(self.keys.replies(entry.reply), Reply(pid, n=self.first[pid]).fields())]
+        stream = self.keys.replies(entry.reply)
+        out = batch_replies([(stream, Receipt(entry.reply, seat, self.seats, Ballot(1, 0),
+                                              self.first[pid], pid))
+                             for seat in range(self.receipts)])
+        if self.reply:
+            out.append((stream, Reply(pid, n=self.first[pid]).fields()))
+        return out
 
     def _query(self, seat: int, q: LawQuery) -> list[tuple[str, dict[bytes, bytes]]]:
         if seat in self.dead:
@@ -198,6 +215,22 @@ def test_str_is_utf8_and_bytes_are_passed_as_they_are(president: PresidentDouble
     law = dict(client.law())
     assert law[n_text] == "décret über ὄλιβος".encode()
     assert law[n_raw] == b"\x00\xff\x80 not utf-8"
+
+
+def test_receipts_from_a_majority_answer_without_the_presidents_reply(
+        president: PresidentDouble, client: Client) -> None:
+    president.receipts, president.reply = 2, False        # 2 of 3 seats
+    president.start()
+    assert client.petition(b"a") == 0
+    assert client.petition(b"b") == 1
+
+
+def test_receipts_from_a_minority_do_not_answer(president: PresidentDouble,
+                                                client: Client) -> None:
+    president.receipts, president.reply = 1, False
+    president.start()
+    with pytest.raises(PetitionTimeout):
+        client.petition(b"a", timeout=0.5)
 
 
 def test_a_retried_pid_gets_the_number_of_its_first_passing(president: PresidentDouble,

@@ -31,9 +31,10 @@ import pytest
 from processes import Citizens, Outcome, Parliament, check_law, cli_command, law_map, wait_for
 from redis_server import RedisServer
 
-from paxos_redis.client import Client
+from paxos_redis.client import Client, parse_reply
 from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
 from paxos_redis.ledger import FileLedger
+from paxos_redis.protocol import Receipt
 from paxos_redis.protocol.records import Passed, Seat
 
 pytestmark = pytest.mark.redis
@@ -177,6 +178,27 @@ def test_five_priests_pass_2000_concurrent_petitions_into_one_law(
     parliament.check_one_law()
     report(petitions=2000, seconds=elapsed, per_second=2000 / elapsed,
            retried_petitions=citizens.retried(), law_lines=len(law))
+
+
+def test_one_petition_at_a_time_is_answered_by_the_voters_receipts(
+        parliament: Parliament, redis_server: RedisServer, client: Client) -> None:
+    """A sequential citizen's petition takes the lowest number the president has not seen
+    pass, so the voters send it receipts: a majority of them at one ballot, at the very
+    number the law gives the petition."""
+    parliament.start()
+    with Client.from_url(redis_server.url, parliament=NAME, citizen_id="receipts-1") as citizen:
+        given = {citizen.petition(f"seq-{i}", pid=f"seq-{i}"): f"seq-{i}" for i in range(20)}
+        entries = citizen.redis.xrange(citizen.reply_stream)
+    votes: dict[tuple[str, int, Any], set[int]] = {}
+    for _, fields in entries:
+        for item in parse_reply(fields):
+            if isinstance(item, Receipt):
+                votes.setdefault((item.petition, item.n, item.ballot), set()).add(item.seat)
+    counted = {pid: n for (pid, n, _), seats in votes.items() if len(seats) > SEATS // 2}
+    assert counted == {pid: n for n, pid in given.items()}
+    law = client_law(client)
+    assert {f"seq-{i}" for i in range(20)} <= set(law)
+    assert all(law[pid] == n for n, pid in given.items())
 
 
 # ------------------------------------------------------------------ (b) president kill -9

@@ -115,7 +115,21 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         w.step()
         assert log == [("write", [Votes, Passed]), "send"]    # its vote alone passed it
         replies = redis.xrange(w.keys.replies("citizen-1"))
-        assert [r.n for _, fields in replies for r in parse_replies(fields)] == [0]
+        answers = sorted((type(r).__name__, r.n) for _, fields in replies
+                         for r in parse_replies(fields))
+        assert answers == [("Receipt", 0), ("Reply", 0)]      # its reply, and its vote's receipt
+
+
+def test_a_voter_sends_the_citizen_its_receipt_once_its_vote_is_durable(tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        ballot = Ballot(1, 0)
+        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, ballot, 0, ((0, A),), (0, "c-7"))))
+        w.step()
+        assert log == [("write", [Votes]), "send"]
+        [(_, fields)] = redis.xrange(w.keys.replies("c-7"))
+        [receipt] = parse_replies(fields)
+        assert (receipt.seat, receipt.seats, receipt.ballot, receipt.n, receipt.petition) == \
+            (1, 3, ballot, 0, "pid-a")
 
 
 
@@ -132,5 +146,29 @@ def test_a_president_sends_its_begin_ballot_while_its_own_vote_is_written(
         log.clear()
         redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
         w.step()
-        assert log == ["send", ("write", [Votes])]
+        assert log == ["send", ("write", [Votes]), "send"]    # then its own vote's receipt
         assert [type(m) for m in sent_to(redis, w, 1)][-1] is BeginBallot
+        [(_, fields)] = redis.xrange(w.keys.replies("citizen-1"))
+        assert [(r.seat, r.n) for r in parse_replies(fields)] == [(0, 0)]
+
+
+def test_a_vouched_petition_is_answered_by_receipts_not_by_the_president(
+        tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 0) as (w, redis, log):
+        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        w.step()
+        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
+        ballot = next_ballot.ballot
+        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, ballot, 0, 0, (), ())))
+        w.step()
+        redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
+        w.step()
+        [begin] = [m for m in sent_to(redis, w, 1) if isinstance(m, BeginBallot)]
+        assert begin.receipt == (0, "citizen-1")
+        redis.xadd(w.keys.inbox(0), WIRE.seal(Voted(1, ballot, 0, (0,))))
+        w.step()
+        assert w.priest.law.known == 1 and not w.waiting       # passed, and the entry acked
+        assert redis.xpending(w.keys.petitions(), "priests")["pending"] == 0
+        answers = [type(r).__name__ for _, fields in redis.xrange(w.keys.replies("citizen-1"))
+                   for r in parse_replies(fields)]
+        assert answers == ["Receipt"]          # its own; seat 1's comes from seat 1's process

@@ -20,7 +20,10 @@ After every step it checks:
 * every priest, restarted or not, applies each decree number with the same ``first``;
 * a compacted ledger and its archive restore the priest exactly as it was;
 * promises never go backwards in a ledger, and no vote is below the promise;
-* persist, then send: no message left before the record it depends on was durable.
+* persist, then send: no message left before the record it depends on was durable;
+* a citizen answered by a majority of receipts (votes told to it directly) was given
+  the number where the law applies its petition (the same check as the law's own
+  answers: exactly once).
 
 After the faults stop, every petition must pass within a bound of steps (liveness).
 A failure names the seed; ``python tests/sim/simulator.py --seed N`` replays it.
@@ -47,6 +50,7 @@ from paxos_redis.protocol import (
     Passed,
     Priest,
     Promise,
+    Receipt,
     Record,
     Rules,
     Seat,
@@ -87,10 +91,12 @@ class Simulation:
         self.firsts: dict[int, int] = {}         # decree number -> where its petition first passed
         self.firsts_of: dict[str, set[int]] = {}  # petition id -> every number it was given
         self.outstanding: dict[str, int] = {}    # petition id -> step it was last sent
+        self.receipts: dict[tuple[str, int, object], set[int]] = {}   # (pid, n, ballot) -> seats
         self.last_progress = 0
         self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
                        "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0,
-                       "compactions": 0, "late_copies": 0}
+                       "compactions": 0, "late_copies": 0,
+                       "receipts": 0, "receipt_answers": 0}
 
     # ------------------------------------------------------------ the world
 
@@ -116,6 +122,8 @@ class Simulation:
             if self.check_durability:
                 self.check_sent(node, message)
             self.send(node.seat, dst, message)
+        for receipt in effects.receipts:
+            self.receipt(node, receipt)
         for enacted in effects.passed:
             if self.firsts.setdefault(enacted.n, enacted.first) != enacted.first:
                 self.fail(f"priest {node.seat} applied decree {enacted.n} as first passed at "
@@ -139,6 +147,24 @@ class Simulation:
             firsts.add(first)
             self.given[pid] = max(firsts)
         self.outstanding.pop(pid, None)
+
+    def receipt(self, node: Node, r: Receipt) -> None:
+        """The citizen counts receipts (they may be lost like any message); a majority at one
+        ballot answers it with ``r.n``, which must be where the law applies the petition."""
+        if self.check_durability and node.voted.get((r.n, r.ballot), None) is None:
+            self.fail(f"priest {node.seat} sent a receipt for decree {r.n} at {r.ballot} "
+                      "before its vote was durable")
+        if node.voted[(r.n, r.ballot)].petition != r.petition or r.seat != node.seat:
+            self.fail(f"priest {node.seat} sent a receipt for {r} but voted "
+                      f"{node.voted[(r.n, r.ballot)]!r}")
+        if self.rng.random() < self.faults.loss:
+            return
+        self.counts["receipts"] += 1
+        seats = self.receipts.setdefault((r.petition, r.n, r.ballot), set())
+        seats.add(r.seat)
+        if len(seats) == r.seats // 2 + 1:
+            self.counts["receipt_answers"] += 1
+            self.check_given(node, r.petition, r.n)
 
     def crash(self, node: Node) -> None:
         node.priest = None
@@ -261,7 +287,8 @@ class Simulation:
             self.petitioned[pid] = Decree(pid, body)
         self.outstanding[pid] = self.now
         node = self.rng.choice(live)
-        self.act(node, lambda p: p.petition([self.petitioned[pid]]), may_crash=True)
+        self.act(node, lambda p: p.petition([self.petitioned[pid]], {pid: "citizen"}),
+                 may_crash=True)
 
     def retry_petitions(self, every: int) -> None:
         for pid, sent in list(self.outstanding.items()):

@@ -1,12 +1,12 @@
-"""Answers to citizens: one reply-stream entry per citizen per batch."""
+"""Answers to citizens: one reply-stream entry per citizen per batch; receipts of votes."""
 
 from __future__ import annotations
 
 import pytest
 
-from paxos_redis.citizens import Reply, batch_replies, parse_replies
+from paxos_redis.citizens import Reply, Tally, batch_replies, parse_replies
 from paxos_redis.client import parse_reply
-from paxos_redis.protocol import MalformedMessage
+from paxos_redis.protocol import Ballot, MalformedMessage, Receipt
 
 
 def test_a_batch_gives_each_citizen_one_entry_with_all_its_numbers() -> None:
@@ -34,3 +34,50 @@ def test_a_mangled_batch_is_malformed_and_the_client_skips_it() -> None:
     with pytest.raises(MalformedMessage, match="passed"):
         parse_replies({b"passed": good[b"passed"][:-2] + b"\xff\xff\xff"})
     assert parse_reply({b"passed": b"\x00\x00"}) == []
+
+
+B1, B2 = Ballot(1, 0), Ballot(2, 1)
+
+
+def receipt(seat: int, n: int = 4, ballot: Ballot = B1, pid: str = "p1",
+            seats: int = 5) -> Receipt:
+    return Receipt("c-1", seat, seats, ballot, n, pid)
+
+
+def test_receipts_go_in_one_entry_per_citizen_seat_and_ballot() -> None:
+    extra = [("replies:a", receipt(1, n=4, pid="p1")), ("replies:a", receipt(1, n=5, pid="p2")),
+             ("replies:a", receipt(1, n=6, ballot=B2, pid="p3")), ("replies:a", Reply("p0", n=3))]
+    out = batch_replies(extra)
+    assert len(out) == 3
+    parsed = [parse_replies(fields) for _, fields in out]
+    assert [Reply("p0", n=3)] in parsed
+    assert [(r.petition, r.n, r.ballot, r.seat, r.seats) for r in parsed[1]] == \
+        [("p1", 4, B1, 1, 5), ("p2", 5, B1, 1, 5)]
+    assert [(r.petition, r.ballot) for r in parsed[2]] == [("p3", B2)]
+
+
+def test_a_receipt_entry_with_a_bad_seat_or_ballot_is_malformed() -> None:
+    [(_, good)] = batch_replies([("s", receipt(1))])
+    with pytest.raises(MalformedMessage, match="seat"):
+        parse_replies({**good, b"seat": b"5"})
+    with pytest.raises(MalformedMessage, match="ballot"):
+        parse_replies({**good, b"ballot": b"one"})
+    assert parse_reply({**good, b"of": b"x"}) == []
+
+
+def test_a_majority_of_seats_at_one_number_and_ballot_answers() -> None:
+    tally = Tally()
+    assert tally.add(receipt(0)) is None
+    assert tally.add(receipt(0)) is None                   # the same seat twice counts once
+    assert tally.add(receipt(1, ballot=B2)) is None        # another ballot: not with these
+    assert tally.add(receipt(2, n=5)) is None              # another number: not with these
+    assert tally.add(receipt(3)) is None
+    assert tally.add(receipt(4)) == Reply("p1", n=4)       # seats 0, 3, 4 at (4, B1)
+
+
+def test_three_seats_need_two_receipts_and_a_forgotten_petition_starts_over() -> None:
+    tally = Tally()
+    assert tally.add(receipt(0, seats=3)) is None
+    tally.forget("p1")
+    assert tally.add(receipt(1, seats=3)) is None
+    assert tally.add(receipt(2, seats=3)) == Reply("p1", n=4)
