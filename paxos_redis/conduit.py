@@ -1,9 +1,11 @@
 """The priest's hot path to Redis: one dedicated connection, commands packed by hand.
 
 A priest's loop is two round trips per batch (read its inbox, then send, ack and trim
-in one pipeline).  Through redis-py's ``Redis``/``Pipeline`` each command also pays
-for the pool checkout, the retry wrapper, instrumentation and reply callbacks, which
-profiling showed to be most of a lightly loaded priest's CPU.  A :class:`Conduit`
+in one pipeline); what it sends before its fsync (:meth:`Conduit.send`) adds no wait, as
+its replies are read with the next round trip's.  Through redis-py's
+``Redis``/``Pipeline`` each command also pays for the pool checkout, the retry wrapper,
+instrumentation and reply callbacks, which profiling showed to be most of a lightly
+loaded priest's CPU.  A :class:`Conduit`
 keeps one connection of the client's pool for itself (so TLS, AUTH, the client name
 and timeouts are exactly the client's), packs a batch of commands into one write and
 reads the raw replies (RESP2, bytes) with the connection's parser.
@@ -59,21 +61,50 @@ class Conduit:
     def __init__(self, redis: Any) -> None:
         self.pool = redis.connection_pool
         self.conn: Any = None
+        #: commands sent by :meth:`send` whose replies are not read yet, and how many of
+        #: them were written on the current connection
+        self.unread: list[Command] = []
+        self.written = 0
+
+    def send(self, commands: Sequence[Command]) -> None:
+        """Write ``commands`` now without waiting for their replies: the next
+        :meth:`execute` reads (and checks) them first, or, if the connection broke
+        meanwhile, sends them again with its own."""
+        self.unread.extend(commands)
+        try:
+            self._connection().send_packed_command([pack(commands)])
+            self.written = len(self.unread)
+        except (RedisConnectionError, RedisTimeoutError):
+            self.close()                    # sent again, with the next batch, on a fresh one
+        except BaseException:
+            self.close()
+            raise
 
     def execute(self, commands: Sequence[Command]) -> list[Any]:
-        """Send ``commands`` in one write; their replies in order (raises the first error)."""
+        """Send ``commands`` in one write; their replies in order (raises the first error,
+        a reply to an earlier :meth:`send` included)."""
+        batch, owed = self.unread + list(commands), len(self.unread)
+        self.unread = []
         try:
-            return self._execute(commands)
+            replies = self._execute(batch, self.written)
         except (RedisConnectionError, RedisTimeoutError):
             self.close()                    # a stale connection (e.g. Redis restarted): once more
-            return self._execute(commands)
+            replies = self._execute(batch, 0)
+        return replies[owed:]
 
-    def _execute(self, commands: Sequence[Command]) -> list[Any]:
+    def _connection(self) -> Any:
         if self.conn is None:
             self.conn = self.pool.get_connection()
-        conn = self.conn
+            self.written = 0
+        return self.conn
+
+    def _execute(self, commands: Sequence[Command], written: int) -> list[Any]:
+        """Write ``commands`` but the first ``written`` (already sent); read every reply."""
+        conn = self._connection()
+        self.written = 0
         try:
-            conn.send_packed_command([pack(commands)])
+            if len(commands) > written:
+                conn.send_packed_command([pack(commands[written:])])
             replies: list[Any] = []
             error: ResponseError | None = None
             for _ in commands:
@@ -92,6 +123,7 @@ class Conduit:
     def close(self) -> None:
         """Give the connection back to the pool, disconnected (the next batch reconnects)."""
         conn, self.conn = self.conn, None
+        self.written = 0
         if conn is not None:
             conn.disconnect()
             self.pool.release(conn)

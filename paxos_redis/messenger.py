@@ -245,8 +245,7 @@ class Messenger:
         Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
         """
         maxlen = ("MAXLEN", "~", self.maxlen)
-        commands: list[Any] = [("XADD", self.keys.inbox(seat), *maxlen, "*", *_flat(fields))
-                               for seat, fields in outgoing]
+        commands = self._xadds(outgoing)
         commands += [("XADD", stream, *maxlen, "*", *_flat(fields)) for stream, fields in extra]
         commands += [("EXPIRE", stream, seconds) for stream, seconds in (expire or {}).items()]
         commands += [("XACK", stream, self.group, *ids)
@@ -259,6 +258,19 @@ class Messenger:
             return 0
         results = self.conduit.execute(commands)
         return int(results[-2]) if acks else 0
+
+    def post(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> None:
+        """Send ``(seat, fields)`` to other priests' inboxes now, without waiting for Redis
+        to answer: the next :meth:`flush` or read checks the answers (a begin ballot goes
+        out this way while the president's own vote is fsynced)."""
+        commands = self._xadds(outgoing)
+        if commands:
+            self.conduit.send(commands)
+
+    def _xadds(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> list[Any]:
+        maxlen = ("MAXLEN", "~", self.maxlen)
+        return [("XADD", self.keys.inbox(seat), *maxlen, "*", *_flat(fields))
+                for seat, fields in outgoing]
 
     def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
                     stream: str | None = None) -> bytes:

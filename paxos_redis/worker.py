@@ -213,7 +213,7 @@ class Worker:
             self.ledger.append(effects.records)         # not yet durable, and need not be
         else:
             if early:
-                self.messenger.flush(seal(early), [])
+                self.messenger.post(seal(early))         # no wait for Redis's answer
                 early = []
             self._sync(effects.records)
         for enacted in effects.passed:

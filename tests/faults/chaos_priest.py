@@ -78,6 +78,12 @@ def _flush(self: Messenger, outgoing: Any, ack_ids: Any, extra: Any = (), **kwar
                        [item for kind, item in tagged if kind == "stream"], **kwargs)
 
 
+def _post(self: Messenger, outgoing: Any) -> None:
+    tagged = _mangle([("seat", item) for item in outgoing])
+    state["held"] += [(0.0, item) for item in tagged if item[0] == "stream"]   # the next flush's
+    _real_post(self, [item for kind, item in tagged if kind == "seat"])
+
+
 def _guard(real: Any) -> Any:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if on("cut"):
@@ -88,11 +94,14 @@ def _guard(real: Any) -> Any:
 
 _real_claim = seats.claim
 _real_flush = Messenger.flush
+_real_post = Messenger.post
 seats.claim = _claim
 Messenger.flush = _flush                                    # type: ignore[method-assign]
+Messenger.post = _post                                      # type: ignore[method-assign]
 redis.client.Redis.execute_command = _guard(redis.client.Redis.execute_command)  # type: ignore
 redis.client.Pipeline.execute = _guard(redis.client.Pipeline.execute)            # type: ignore
 Conduit.execute = _guard(Conduit.execute)                                        # type: ignore
+Conduit.send = _guard(Conduit.send)                                              # type: ignore
 
 if __name__ == "__main__":
     sys.exit(main(["priest", *sys.argv[1:]]))

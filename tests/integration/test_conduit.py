@@ -55,3 +55,26 @@ def test_a_restarted_redis_costs_one_quiet_retry(redis_server: RedisServer) -> N
         conduit.execute([("PING",)])
     assert conduit.conn is None                       # dropped; the next batch reconnects
     client.close()
+
+
+def test_a_send_is_answered_with_the_next_batch(client: Any) -> None:
+    conduit = Conduit(client)
+    conduit.send([("XADD", "s", "*", b"a", b"1")])
+    assert client.xlen("s") == 1                      # it is in Redis before any wait
+    assert conduit.execute([("XLEN", "s")]) == [1]    # only this batch's replies come back
+    conduit.send([("SET", "k", b"1"), ("XADD", "k", "*", b"f", b"v")])
+    with pytest.raises(ResponseError):                # the sent batch's error surfaces here
+        conduit.execute([("GET", "k")])
+    assert conduit.execute([("GET", "k")]) == [b"1"]  # and the connection is in step
+
+
+@pytest.mark.redis
+def test_a_send_on_a_dead_connection_goes_again_with_the_next_batch(
+        redis_server: RedisServer) -> None:
+    client = connect(redis_server.url)
+    conduit = Conduit(client)
+    assert conduit.execute([("PING",)]) == [b"PONG"]
+    redis_server.restart()                            # the held connection is now dead
+    conduit.send([("XADD", "s", "*", b"a", b"1")])
+    assert conduit.execute([("XLEN", "s")]) == [1]    # sent (once or twice) on a fresh one
+    client.close()

@@ -47,8 +47,15 @@ def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any,
             log.append("send")                 # an empty flush sends nothing
         return flush(outgoing, acks, extra, **kwargs)
 
+    post = w.messenger.post
+
+    def logged_post(outgoing: Any) -> None:
+        log.append("send")
+        post(outgoing)
+
     w.ledger.write = logged_write              # type: ignore[method-assign]
     w.messenger.flush = logged_flush           # type: ignore[method-assign]
+    w.messenger.post = logged_post             # type: ignore[method-assign]
     try:
         yield w, redis, log
     finally:
