@@ -13,9 +13,9 @@ decree of the highest-numbered vote reported (B3), fills the gaps with the
 olive-day decree, and sends *begin ballot* for all of them.  From then on each
 new petition takes only phase two: one round trip, many decrees per message,
 ``window`` decree numbers in flight.  Decrees passed are announced to the other
-priests (*successful ballot*) once per tick, or as soon as ``rules.announce`` are ready:
-the citizen's answer does not wait for it, and one announcement carries every decree
-passed since the last.
+priests (*successful ballot*) every ``rules.announce_ticks``, or as soon as
+``rules.announce`` are ready: the citizen's answer does not wait for it, and one
+announcement carries every decree passed since the last.
 
 Receipts.  When a petition takes the lowest decree number this president does not
 know passed, and its law does not hold the petition, that number is where the law
@@ -289,7 +289,9 @@ class President:
             self._begin(entries, seats=[seat], receipt=receipt)
         for _, prop in stale:
             prop.sent = p.now
-        if self.unannounced or p.now - self.sent >= max(1, p.rules.president_ticks // 2):
+        since = p.now - self.sent
+        if (self.unannounced and since >= p.rules.announce_ticks) \
+                or since >= max(1, p.rules.president_ticks // 2):
             self._announce()                # passed decrees, or a heartbeat: we still preside
         self.fill()
 

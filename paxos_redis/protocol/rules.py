@@ -31,9 +31,13 @@ class Rules:
     #: is applied once); later, the same id is a new petition.  Every priest of a
     #: parliament must use the same value: it decides which decrees the law applies
     dedup_window: int = 200_000
-    #: decrees a president lets pass before it announces them at once; fewer wait for its
-    #: next tick and go in one successful-ballot message (1: announce every vote's decrees)
+    #: decrees a president lets pass before it announces them at once; fewer wait (at most
+    #: ``announce_ticks``) and go in one successful-ballot message (1: announce every
+    #: vote's decrees)
     announce: int = 256
+    #: ticks between a president's announcements of fewer than ``announce`` decrees: each
+    #: one wakes every other priest, and only they (not the citizens) wait for it
+    announce_ticks: int = 4
     #: send a begin ballot to a bare majority (the president and the priests that answered
     #: it last), not to every priest: fewer priests woken per decree; the others learn the
     #: decrees from the announcement, and get the begin ballot if one asked is slow
@@ -42,7 +46,7 @@ class Rules:
     def __post_init__(self) -> None:
         for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
                      "president_ticks", "law_memory", "law_memory_bytes", "dedup_window",
-                     "announce"):
+                     "announce", "announce_ticks"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")

@@ -619,15 +619,17 @@ def test_restart_from_ledgers_keeps_promises_and_votes() -> None:
     assert ch.law(1) == ch.law(2) == [X, Y]
 
 
-def test_passed_decrees_are_announced_together_at_the_next_tick() -> None:
-    ch = Chamber(3, Rules(announce=10))
+def test_passed_decrees_are_announced_together_every_announce_ticks() -> None:
+    ch = Chamber(3, Rules(announce=10, announce_ticks=3))
     ch.start(0)
     ch.deliver()
     ch.petition(0, A)
     ch.petition(0, B)
     ch.deliver()
     assert ch.law(0) == [A, B]                  # the president knows, and answers citizens
-    assert ch.law(1) == [] and ch.law(2) == []  # the others hear at its next tick
+    assert ch.law(1) == [] and ch.law(2) == []  # the others hear within announce_ticks
+    ch.tick(0, times=2)
+    assert not [m for _, _, m in ch.queue if isinstance(m, SuccessfulBallot)]
     ch.tick(0)
     announced = [m for _, _, m in ch.queue if isinstance(m, SuccessfulBallot)]
     assert {len(m.entries) for m in announced} == {2}, "one announcement carries both"
