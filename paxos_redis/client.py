@@ -30,10 +30,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply, Tally, parse_replies
+from .conduit import Conduit
 from .connection import TRANSIENT, connect
 from .errors import DecreeTooLarge, ParliamentUnavailable, PetitionRefused, PetitionTimeout
 from .keys import Keys
-from .messenger import _entries, _max_block_ms
+from .messenger import _entries, _fields, _flat, _max_block_ms
 from .protocol.decree import INTERNAL, MAX_PETITION_ID, Decree
 from .protocol.effects import Receipt
 from .protocol.errors import ProtocolError
@@ -245,6 +246,10 @@ class Client:
         self._redis_error: Exception | None = None
         cap = _max_block_ms(redis)              # a BLOCK must end before the socket times out
         self._block_ms = READ_BLOCK_MS if cap is None else max(10, min(READ_BLOCK_MS, cap))
+        # Petitions and reads on connections of their own, commands packed by hand (see
+        # paxos_redis.conduit): the reader is used by one thread at a time, the sender locked
+        self._reader, self._sender = Conduit(redis), Conduit(redis)
+        self._send_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, parliament: str = "default", **kw: Any) -> Client:
@@ -401,11 +406,11 @@ class Client:
 
     def _send(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
         """XADD in one pipelined round trip; an unreachable Redis is noted, not raised."""
-        pipe = self.redis.pipeline(transaction=False)
-        for stream, fields in entries:
-            pipe.xadd(stream, dict(fields), maxlen=MAXLEN, approximate=True)
+        commands = [("XADD", stream, "MAXLEN", "~", MAXLEN, "*", *_flat(fields))
+                    for stream, fields in entries]
         try:
-            pipe.execute()
+            with self._send_lock:
+                self._sender.execute(commands)
         except TRANSIENT as exc:
             self._redis_error = exc
             log.warning("could not send %d entries to Redis (%s); retrying", len(entries), exc)
@@ -432,9 +437,9 @@ class Client:
         """One XREAD of the reply stream (only the thread holding ``_reading``)."""
         entries: list[Any] = []
         try:
-            reply = self.redis.xread({self.reply_stream: self._last_id}, count=READ_COUNT,
-                                     block=block_ms)
-            entries = _entries(reply)
+            [reply] = self._reader.execute([("XREAD", "COUNT", READ_COUNT, "BLOCK", block_ms,
+                                             "STREAMS", self.reply_stream, self._last_id)])
+            entries = [(entry_id, _fields(flat)) for entry_id, flat in _entries(reply)]
             self._redis_error = None
         except TRANSIENT as exc:
             self._redis_error = exc
@@ -478,6 +483,8 @@ class Client:
         except TRANSIENT:
             pass
         finally:
+            self._reader.close()
+            self._sender.close()
             if self._owns_redis:
                 self.redis.close()
 
