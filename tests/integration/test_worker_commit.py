@@ -6,6 +6,7 @@ messenger's flush wrapped to record which came first.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
-from paxos_redis.worker import Worker
+from paxos_redis.worker import LAZY_TICKS, Worker
 
 PARLIAMENT = "commit"
 WIRE = Wire(PARLIAMENT)
@@ -179,3 +180,23 @@ def test_a_vouched_petition_is_answered_by_receipts_not_by_the_president(
         answers = [type(r).__name__ for _, fields in redis.xrange(w.keys.replies("citizen-1"))
                    for r in parse_replies(fields)]
         assert answers == ["Receipt"]          # its own; seat 1's comes from seat 1's process
+
+
+def test_a_priest_that_does_not_preside_sleeps_through_ticks_and_counts_them(
+        tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        blocks: list[int] = []
+        w.messenger.receive_with = lambda others, count, block_ms: (  # type: ignore[method-assign]
+            blocks.append(block_ms) or {})
+        w.next_tick = time.monotonic() + w.tick_s
+        w.next_heartbeat = float("inf")
+        w.step()
+        assert blocks[-1] >= (LAZY_TICKS - 0.5) * w.settings.tick_ms   # no message: it sleeps on
+        before = w.priest.now
+        w.next_tick = time.monotonic() - 2.5 * w.tick_s                # three ticks went by
+        w._process({})
+        assert w.priest.now == before + 3
+        w.priest.start_ballot()                                        # a president ticks each tick
+        w.next_tick = time.monotonic() + w.tick_s
+        w.step()
+        assert blocks[-1] <= w.settings.tick_ms
