@@ -36,6 +36,7 @@ from .client import (
     petition_id,
     seats_from_config,
 )
+from .conduit import AsyncConduit
 from .connection import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -45,7 +46,7 @@ from .connection import (
 )
 from .errors import ParliamentUnavailable, PetitionRefused, PetitionTimeout
 from .keys import Keys
-from .messenger import _entries, _max_block_ms
+from .messenger import _entries, _fields, _flat, _max_block_ms
 from .protocol.decree import Decree
 from .protocol.effects import Receipt
 
@@ -111,6 +112,9 @@ class AsyncClient:
         self._hint_at = 0.0
         cap = _max_block_ms(redis)              # a BLOCK must end before the socket times out
         self._block_ms = READ_BLOCK_MS if cap is None else max(10, min(READ_BLOCK_MS, cap))
+        # the sender and the reader tasks each on a connection of their own, commands packed
+        # by hand (see paxos_redis.conduit)
+        self._sending, self._reading = AsyncConduit(redis), AsyncConduit(redis)
 
     @classmethod
     def from_url(cls, url: str, parliament: str = "default", **kw: Any) -> AsyncClient:
@@ -317,12 +321,11 @@ class AsyncClient:
     async def _send_loop(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox[:SEND_BATCH], self._outbox[SEND_BATCH:]
-            pipe = self.redis.pipeline(transaction=False)
-            for stream, fields, _ in batch:
-                pipe.xadd(stream, fields, maxlen=MAXLEN, approximate=True)
+            commands = [("XADD", stream, "MAXLEN", "~", MAXLEN, "*", *_flat(fields))
+                        for stream, fields, _ in batch]
             error: BaseException | None = None
             try:
-                await pipe.execute()
+                await self._sending.execute(commands)
             except TRANSIENT as exc:       # noted; the petition's retry sends it again
                 self._redis_error = exc
                 log.warning("could not send %d entries to Redis (%s); retrying", len(batch), exc)
@@ -346,8 +349,9 @@ class AsyncClient:
         """XREAD the reply stream while anyone waits; resolve futures and queues."""
         while self._futures or self._queues:
             try:
-                reply = await self.redis.xread({self.reply_stream: self._last_id},
-                                               count=READ_COUNT, block=self._block_ms)
+                [reply] = await self._reading.execute([
+                    ("XREAD", "COUNT", READ_COUNT, "BLOCK", self._block_ms, "STREAMS",
+                     self.reply_stream, self._last_id)])
                 self._redis_error = None
             except TRANSIENT as exc:
                 self._redis_error = exc
@@ -360,9 +364,9 @@ class AsyncClient:
                         if not fut.done():
                             fut.set_exception(exc)
                 return
-            for entry_id, fields in _entries(reply):
+            for entry_id, flat in _entries(reply):
                 self._last_id = entry_id
-                for item in parse_reply(fields):
+                for item in parse_reply(_fields(flat)):
                     self._file(item)
 
     def _file(self, item: Reply | Receipt | LawAnswer) -> None:
@@ -415,6 +419,8 @@ class AsyncClient:
         except TRANSIENT:
             pass
         finally:
+            await self._sending.close()
+            await self._reading.close()
             if self._owns_redis:
                 await self.redis.aclose()
 

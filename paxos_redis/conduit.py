@@ -127,3 +127,48 @@ class Conduit:
         if conn is not None:
             conn.disconnect()
             self.pool.release(conn)
+
+
+class AsyncConduit:
+    """:class:`Conduit` on ``redis.asyncio``: one connection of the pool, used by one task
+    at a time (a citizen's sender, or its reader)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.pool = redis.connection_pool
+        self.conn: Any = None
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` in one write; their replies in order (raises the first error)."""
+        try:
+            return await self._execute(commands)
+        except (RedisConnectionError, RedisTimeoutError):
+            await self.close()              # a stale connection (e.g. Redis restarted): once more
+            return await self._execute(commands)
+
+    async def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        if self.conn is None:
+            self.conn = await self.pool.get_connection()
+        conn = self.conn
+        try:
+            await conn.send_packed_command(pack(commands))
+            replies: list[Any] = []
+            error: ResponseError | None = None
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+                    error = error or exc
+        except BaseException:               # cancelled mid-read too: the connection is out of step
+            await self.close()
+            raise
+        if error is not None:
+            raise error
+        return replies
+
+    async def close(self) -> None:
+        """Give the connection back to the pool, disconnected (the next batch reconnects)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await conn.disconnect()
+            await self.pool.release(conn)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis_server import RedisServer
 
-from paxos_redis.conduit import Conduit, pack, pack_py
+from paxos_redis.conduit import AsyncConduit, Conduit, pack, pack_py
 from paxos_redis.connection import connect
 
 
@@ -78,3 +80,21 @@ def test_a_send_on_a_dead_connection_goes_again_with_the_next_batch(
     conduit.send([("XADD", "s", "*", b"a", b"1")])
     assert conduit.execute([("XLEN", "s")]) == [1]    # sent (once or twice) on a fresh one
     client.close()
+
+
+@pytest.mark.redis
+def test_the_async_conduit_answers_in_order_and_retries_a_restarted_redis_once(
+        redis_server: RedisServer) -> None:
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        conduit = AsyncConduit(client)
+        first, count = await conduit.execute([("XADD", "s", "*", b"a", b"1"), ("XLEN", "s")])
+        assert count == 1 and first.startswith(b"1")
+        with pytest.raises(ResponseError):
+            await conduit.execute([("SET", "k", b"1"), ("XADD", "k", "*", b"f", b"v")])
+        assert await conduit.execute([("GET", "k")]) == [b"1"]
+        redis_server.restart()                        # the held connection is now dead
+        assert await conduit.execute([("PING",)]) == [b"PONG"]
+        await conduit.close()
+        await client.aclose()
+    asyncio.run(body())
