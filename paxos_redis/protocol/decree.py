@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .errors import ProtocolError
 
 _PID_LEN = struct.Struct(">B")
+_new, _set = object.__new__, object.__setattr__
 MAX_PETITION_ID = 255
 #: decrees whose encoding is at most this many bytes keep it (see ``Decree.wire``)
 KEEP_WIRE = 4096
@@ -62,7 +63,13 @@ class Decree:
             pid = data[1 : 1 + size].decode()
         except UnicodeDecodeError:
             raise ProtocolError("decree petition id is not UTF-8") from None
-        return cls(pid, bytes(data[1 + size :]), bytes(data) if len(data) <= KEEP_WIRE else None)
+        # what __post_init__ checks holds by construction (a str id of at most 255 bytes,
+        # bytes body); decoding is the hot path of every priest, so it is skipped
+        decree = _new(cls)
+        _set(decree, "petition", pid)
+        _set(decree, "body", bytes(data[1 + size :]))
+        _set(decree, "wire", bytes(data) if len(data) <= KEEP_WIRE else None)
+        return decree
 
 
 #: Petition ids starting with this mark are the Parliament's own no-ops (sync barriers);

@@ -23,6 +23,7 @@ messages they leave only once the records are durable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .ballot import Ballot
 from .decree import Decree
@@ -30,12 +31,12 @@ from .messages import BeginBallot, Message
 from .records import Passed, Record
 
 
-@dataclass(frozen=True, slots=True)
-class Enacted:
+class Enacted(NamedTuple):
     """Decree ``n`` was applied to the law.
 
     ``first`` is the decree number at which the same petition first passed:
     equal to ``n`` for a new petition, lower for a retried one (applied once).
+    (A named tuple: every priest makes one per decree, and twice when it compacts.)
     """
 
     n: int
