@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .citizens import LawAnswer, PetitionEntry, Reply, Tally
+from .citizens import LawAnswer, Reply, Tally, petition_fields
 from .client import (
     GATHER,
     MAXLEN,
@@ -65,7 +65,7 @@ class _Expired(Exception):
 class _Waiting:
     """A petition waiting for its reply: what to re-send, when, and until when."""
 
-    fields: Mapping[bytes, bytes]
+    decree: Decree
     resend: float
     deadline: float
 
@@ -103,7 +103,8 @@ class AsyncClient:
         self._tally = Tally()                  # receipts of votes for awaited pids
         self._queues: dict[str, asyncio.Queue[LawAnswer]] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, Mapping[bytes, bytes], asyncio.Future[Any]]] = []
+        #: (stream, fields or a petition's decree, the future told of errors)
+        self._outbox: list[tuple[str, Mapping[bytes, bytes] | Decree, asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._waiting: dict[asyncio.Future[Any], _Waiting] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -172,9 +173,8 @@ class AsyncClient:
         fut: asyncio.Future[Reply] = loop.create_future()
         self._futures.setdefault(pid, []).append(fut)
         self._ensure_reader()
-        fields = PetitionEntry(decree, self.citizen_id).fields()
-        self._waiting[fut] = _Waiting(fields, self._time() + self.retry, deadline)
-        self._post(self.keys.petitions(), fields, fut)
+        self._waiting[fut] = _Waiting(decree, self._time() + self.retry, deadline)
+        self._post(self.keys.petitions(), decree, fut)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep(), name="paxos-citizen-retry")
         try:
@@ -206,7 +206,7 @@ class AsyncClient:
                     fut.set_exception(_Expired())
                 elif now >= waiting.resend:
                     waiting.resend = now + self.retry
-                    self._post(self.keys.petitions(), waiting.fields, fut)
+                    self._post(self.keys.petitions(), waiting.decree, fut)
 
     async def _timeout(self, pid: str, timeout: float) -> Exception:
         if self._redis_error is not None:
@@ -311,7 +311,8 @@ class AsyncClient:
             self._post(stream, fields, fut)
         await fut
 
-    def _post(self, stream: str, fields: Mapping[bytes, bytes], fut: asyncio.Future[Any]) -> None:
+    def _post(self, stream: str, fields: Mapping[bytes, bytes] | Decree,
+              fut: asyncio.Future[Any]) -> None:
         """Queue one XADD for the batcher.  ``fut`` gets the batch's error, if there is one
         that retrying will not cure; one the batcher sends with, if nothing else does."""
         self._outbox.append((stream, fields, fut))
@@ -321,8 +322,12 @@ class AsyncClient:
     async def _send_loop(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox[:SEND_BATCH], self._outbox[SEND_BATCH:]
+            petitions = [item for _, item, _ in batch if isinstance(item, Decree)]
+            entries = [(stream, item) for stream, item, _ in batch if not isinstance(item, Decree)]
+            entries += [(self.keys.petitions(), fields)       # packed: one entry, many petitions
+                        for fields in petition_fields(petitions, self.citizen_id)]
             commands = [("XADD", stream, "MAXLEN", "~", MAXLEN, "*", *_flat(fields))
-                        for stream, fields, _ in batch]
+                        for stream, fields in entries]
             error: BaseException | None = None
             try:
                 await self._sending.execute(commands)

@@ -13,12 +13,12 @@ a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .protocol.ballot import Ballot
-from .protocol.codec import pack_entries, unpack_entries
+from .protocol.codec import pack_decrees, pack_entries, unpack_decrees, unpack_entries
 from .protocol.decree import Decree
 from .protocol.effects import Receipt
 from .protocol.errors import MalformedMessage, ProtocolError
@@ -57,9 +57,18 @@ def _number(fields: Mapping[Any, Any], name: str) -> int:
     return int(raw)
 
 
+#: most petitions, and most bytes of decree bodies, a citizen packs into one entry
+PACK_MAX, PACK_BYTES = 256, 1 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class PetitionEntry:
-    """A citizen's petition: the decree and where to send the decree number."""
+    """A citizen's petition: the decree and where to send the decree number.
+
+    On the petitions stream a petition is one entry (``pid``, ``body``, ``reply``), or one
+    of a pack that a citizen sent at once (``pack``: the decrees, ``reply``): the
+    president then parses one entry, not hundreds.
+    """
 
     decree: Decree
     reply: str
@@ -77,6 +86,38 @@ class PetitionEntry:
             return cls(Decree(pid, _get(fields, "body")), _citizen(fields, "reply"))
         except ProtocolError as exc:
             raise MalformedMessage("pid", str(exc)) from None
+
+    @classmethod
+    def parse_many(cls, fields: Mapping[Any, Any]) -> list[PetitionEntry]:
+        """The petitions of one entry: a pack, or one petition."""
+        if b"pack" not in fields and "pack" not in fields:
+            return [cls.parse(fields)]
+        reply = _citizen(fields, "reply")
+        try:
+            decrees = unpack_decrees(_get(fields, "pack"))
+        except ProtocolError as exc:
+            raise MalformedMessage("pack", str(exc)) from None
+        if not decrees or any(not d.petition for d in decrees):
+            raise MalformedMessage("pack", "a pack holds one or more petitions, each with an id")
+        return [cls(decree, reply) for decree in decrees]
+
+
+def petition_fields(decrees: Sequence[Decree], citizen: str) -> list[dict[bytes, bytes]]:
+    """Petitions-stream entries for ``decrees`` sent at once: a lone decree as one entry,
+    more in packs of at most PACK_MAX decrees and PACK_BYTES of bodies."""
+    out: list[dict[bytes, bytes]] = []
+    chunk: list[Decree] = []
+    size = 0
+    for decree in [*decrees, None]:
+        if chunk and (decree is None or len(chunk) >= PACK_MAX
+                      or size + len(decree.body) > PACK_BYTES):
+            out.append(PetitionEntry(chunk[0], citizen).fields() if len(chunk) == 1 else
+                       {b"pack": pack_decrees(tuple(chunk)), b"reply": citizen.encode()})
+            chunk, size = [], 0
+        if decree is not None:
+            chunk.append(decree)
+            size += len(decree.body)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .citizens import LawAnswer, LawQuery, PetitionEntry, Reply, Tally, parse_replies
+from .citizens import LawAnswer, LawQuery, Reply, Tally, parse_replies, petition_fields
 from .conduit import Conduit
 from .connection import TRANSIENT, connect
 from .errors import DecreeTooLarge, ParliamentUnavailable, PetitionRefused, PetitionTimeout
@@ -293,8 +293,8 @@ class Client:
                 if now >= deadline:
                     raise self._timeout([d.petition for d in waiting], timeout)
                 if now >= next_send:
-                    self._send([(self.keys.petitions(),
-                                 PetitionEntry(d, self.citizen_id).fields()) for d in waiting])
+                    self._send([(self.keys.petitions(), fields)
+                                for fields in petition_fields(waiting, self.citizen_id)])
                     next_send = now + self.retry
                 pids = {d.petition for d in waiting}
                 got = self._wait(lambda: self._replies_for(pids), min(deadline, next_send))

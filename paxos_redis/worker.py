@@ -98,6 +98,8 @@ class Worker:
         self.petitions = self.keys.petitions()
         #: pid -> the petition waiting for its decree number, oldest first
         self.waiting: OrderedDict[str, Waiting] = OrderedDict()
+        #: petitions-stream entry id -> how many of its petitions wait (acked at none)
+        self.unanswered: dict[bytes, int] = {}
         self.stopping = threading.Event()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
@@ -277,7 +279,7 @@ class Worker:
             if petition.since > now - WAITING_TTL_S and len(waiting) <= WAITING_MAX:
                 return
             del waiting[pid]
-            petition_acks.append(petition.entry_id)
+            self._release(petition.entry_id, petition_acks)
 
     def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[Any]) -> None:
         waiting = self.waiting.pop(enacted.decree.petition, None)
@@ -285,7 +287,7 @@ class Worker:
             if not (waiting.vouched and enacted.first == enacted.n):   # else receipts answer
                 reply = Reply(enacted.decree.petition, n=enacted.first)
                 extra.append((self.keys.replies(waiting.citizen), reply))
-            petition_acks.append(waiting.entry_id)
+            self._release(waiting.entry_id, petition_acks)
 
     # ------------------------------------------------------------ inbox entries
 
@@ -340,36 +342,56 @@ class Worker:
 
     def _petitions(self, entries: list[tuple[bytes, Any]], effects: Effects, extra: list[Any],
                    petition_acks: list[Any]) -> None:
+        """Petitions read (one or a pack per entry): refused, answered from the law, or
+        proposed.  An entry is acked once none of its petitions waits any more."""
         decrees, replies = [], {}
+        limit = self.settings.max_decree_bytes
         for entry_id, fields in entries:
             try:
-                petition = PetitionEntry.parse(fields)
+                petitions = PetitionEntry.parse_many(fields)
             except MalformedMessage as exc:
                 self.refused += 1
                 self.messenger.dead_letter(entry_id, fields, str(exc), stream=self.petitions)
                 continue
-            pid = petition.decree.petition
-            size = len(petition.decree.body)
-            if size > self.settings.max_decree_bytes:            # refused, and told so
-                error = f"decree of {size} bytes is over the limit of " \
-                        f"{self.settings.max_decree_bytes} bytes"
-                extra.append((self.keys.replies(petition.reply), Reply(pid, error=error)))
+            for petition in petitions:
+                pid, size = petition.decree.petition, len(petition.decree.body)
+                if size > limit:                                   # refused, and told so
+                    error = f"decree of {size} bytes is over the limit of {limit} bytes"
+                    extra.append((self.keys.replies(petition.reply), Reply(pid, error=error)))
+                    continue
+                first = self.priest.law.first_of.get(pid)
+                if first is not None:                       # passed already: a retry
+                    extra.append((self.keys.replies(petition.reply), Reply(pid, n=first)))
+                    continue
+                self._wait_for(pid, petition.reply, entry_id, petition_acks)
+                decrees.append(petition.decree)
+                replies[pid] = petition.reply
+            if entry_id not in self.unanswered:             # nothing in it waits
                 petition_acks.append(entry_id)
-                continue
-            first = self.priest.law.first_of.get(pid)
-            if first is not None:                       # passed already: a retry
-                extra.append((self.keys.replies(petition.reply), Reply(pid, n=first)))
-                petition_acks.append(entry_id)
-                continue
-            old = self.waiting.get(pid)
-            if old is not None and old.entry_id != entry_id:
-                petition_acks.append(old.entry_id)      # the retry replaces the first copy
-            self.waiting[pid] = Waiting(petition.reply, entry_id, time.monotonic())
-            self.waiting.move_to_end(pid)
-            decrees.append(petition.decree)
-            replies[pid] = petition.reply
         if decrees:
             effects.extend(self.priest.petition(decrees, replies))
+
+    def _wait_for(self, pid: str, citizen: str, entry_id: bytes, petition_acks: list[Any]) -> None:
+        """Note that ``pid`` waits for its number (an entry read again, reclaimed, counts
+        once)."""
+        old = self.waiting.get(pid)
+        if old is not None and old.entry_id == entry_id:
+            old.since = time.monotonic()
+            self.waiting.move_to_end(pid)
+            return
+        if old is not None:
+            self._release(old.entry_id, petition_acks)   # the retry replaces the first copy
+        self.waiting[pid] = Waiting(citizen, entry_id, time.monotonic())
+        self.waiting.move_to_end(pid)
+        self.unanswered[entry_id] = self.unanswered.get(entry_id, 0) + 1
+
+    def _release(self, entry_id: bytes, petition_acks: list[Any]) -> None:
+        """One petition of ``entry_id`` waits no more; ack the entry after its last."""
+        left = self.unanswered.pop(entry_id, 1) - 1
+        if left > 0:
+            self.unanswered[entry_id] = left
+        else:
+            petition_acks.append(entry_id)
 
     # ------------------------------------------------------------ heartbeat
 

@@ -104,7 +104,8 @@ class PresidentDouble:
                 for entry_id, fields in entries:
                     self._ids[name] = entry_id
                     if name == self.keys.petitions():
-                        out += self._petition(PetitionEntry.parse(fields))
+                        for petition in PetitionEntry.parse_many(fields):
+                            out += self._petition(petition)
                     elif role_of(fields) == b"citizen":
                         out += self._query(int(name.rsplit(":", 1)[1]), LawQuery.parse(fields))
                 pipe = self.redis.pipeline(transaction=False)
@@ -193,8 +194,8 @@ def client(connect_to: Connect) -> Iterator[Client]:
 
 
 def pids_sent(redis: Any) -> list[str]:
-    return [PetitionEntry.parse(f).decree.petition
-            for _, f in redis.xrange(KEYS.petitions())]
+    return [p.decree.petition for _, f in redis.xrange(KEYS.petitions())
+            for p in PetitionEntry.parse_many(f)]
 
 
 # ------------------------------------------------------------------ petitions

@@ -1,4 +1,5 @@
-"""A priest worker's own memory stays bounded: petitions that never pass are forgotten."""
+"""A priest worker's own memory stays bounded: petitions that never pass are forgotten;
+a pack of petitions is acked once none of them waits."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import fakeredis
 import pytest
 
 import paxos_redis.worker as worker_module
-from paxos_redis.citizens import PetitionEntry
-from paxos_redis.protocol import Decree, Effects
+from paxos_redis.citizens import PetitionEntry, petition_fields
+from paxos_redis.protocol import Decree, Effects, Enacted
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.worker import WAITING_TTL_S, Worker
@@ -42,5 +43,33 @@ def test_waiting_petitions_expire_and_are_capped(tmp_path: Path,
         acks = []
         worker._forget_waiting(time.monotonic() + WAITING_TTL_S + 1, acks)
         assert not worker.waiting and sorted(acks) == [b"1-0", b"4-0", b"5-0"]
+    finally:
+        worker.close()
+
+
+def test_a_pack_of_petitions_is_acked_once_none_of_them_waits(tmp_path: Path) -> None:
+    settings = Settings(ledger_dir=tmp_path, priests=3, parliament="bounds", seat=0,
+                        max_decree_bytes=8)
+    redis = fakeredis.FakeRedis()
+    worker = Worker(settings, redis, claim(settings, 3))
+    try:
+        big = Decree("big", b"x" * 9)
+        [pack] = petition_fields([Decree("a", b"1"), big, Decree("b", b"2")], "citizen")
+        extra: list[Any] = []
+        acks: list[Any] = []
+        worker._petitions([(b"1-0", pack)], Effects(), extra, acks)
+        assert [r.pid for _, r in extra] == ["big"] and extra[0][1].error   # refused alone
+        assert list(worker.waiting) == ["a", "b"] and acks == []
+        worker._petitions([(b"1-0", pack)], Effects(), [], acks)            # reclaimed: again
+        assert worker.unanswered == {b"1-0": 2}
+        worker._answer(Enacted(0, Decree("a", b"1"), 0), [], acks)
+        assert acks == []                                                   # "b" still waits
+        worker._answer(Enacted(1, Decree("b", b"2"), 1), [], acks)
+        assert acks == [b"1-0"] and not worker.unanswered
+        worker._petitions([(b"2-0", {b"pack": b"\x00\x00\x00\x09ab", b"reply": b"citizen"})],
+                          Effects(), [], acks)                              # a mangled pack
+        assert worker.refused == 1 and acks == [b"1-0"]
+        [(_, dead)] = redis.xrange(worker.keys.deadletter())
+        assert b"pack" in dead[b"reason"]
     finally:
         worker.close()
