@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .protocol.messages import CITIZEN_ID
+
 #: Consumer group on each priest's inbox.
 PRIEST_GROUP = "priests"
 #: Consumer group on the petitions stream (the president serves citizens).
@@ -39,7 +41,6 @@ PRESIDENT_GROUP = "president"
 STAT_DEADLETTER = "deadletter"
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_CITIZEN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class Keys:
         return f"{self.prefix}petitions"
 
     def replies(self, citizen_id: str) -> str:
-        if not isinstance(citizen_id, str) or _CITIZEN.fullmatch(citizen_id) is None:
+        if not isinstance(citizen_id, str) or CITIZEN_ID.fullmatch(citizen_id) is None:
             raise ValueError(
                 f"invalid citizen id {citizen_id!r}: use 1 to 128 characters from "
                 "A-Z a-z 0-9 _ . : -"
