@@ -81,6 +81,11 @@ class _Ledger:
         self._buffer += b"".join(framed_)
         self.pending += batch
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of records appended but not yet synced."""
+        return len(self._buffer)
+
     def sync(self) -> None:
         """Write the batch and fsync once (group commit).  An OSError surfaces, and the
         ledger then refuses every write: a priest whose ink did not dry must stop."""

@@ -52,9 +52,11 @@ def priest(secret: str | None = None) -> Iterator[tuple[Worker, Any]]:
 
 
 def durable(worker: Worker) -> tuple[Any, ...]:
+    """The priest's state and what its ledger holds, on disk or waiting for the next fsync
+    (a heartbeat may sync an earlier entry's notes during any step)."""
     p = worker.priest
     return (p.next_bal, p.last_tried, dict(p.votes), p.law.known, dict(p.law.decrees),
-            worker.ledger.path.stat().st_size)
+            worker.ledger.path.stat().st_size + worker.ledger.pending_bytes)
 
 
 def drain(worker: Worker, redis: Any, steps: int = 4) -> None:
