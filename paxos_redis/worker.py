@@ -400,10 +400,10 @@ class Worker:
         status.update(seats=self.priest.quorum.seats, parliament=self.settings.parliament,
                       pid=os.getpid(), host=socket.gethostname(), refused=self.refused,
                       time_ms=int(time.time() * 1000))
-        key = self.keys.heartbeat(self.seat)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={k: str(v) for k, v in status.items()})
-        pipe.pexpire(key, self.settings.heartbeat_ttl_ms)
+        key, ttl = self.keys.heartbeat(self.seat), self.settings.heartbeat_ttl_ms
+        commands: list[Any] = [
+            ("HSET", key, *(part for k, v in status.items() for part in (k, str(v)))),
+            ("PEXPIRE", key, ttl)]
         if self.priest.is_president:
-            pipe.set(self.keys.president(), self.seat, px=self.settings.heartbeat_ttl_ms)
-        pipe.execute()
+            commands.append(("SET", self.keys.president(), self.seat, "PX", ttl))
+        self.messenger.conduit.execute(commands)       # ten times a second: packed by hand
