@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from checkout import REPO  # noqa: E402  (first: this checkout's paxos_redis)
 
@@ -59,7 +60,7 @@ def transport(url: str, rounds: int = 3000) -> list[float]:
             began = time.perf_counter()
             r.xadd("where:ping", {"a": "1"})
             while True:
-                got = r.xread({"where:pong": last}, block=1000, count=10)
+                got: Any = r.xread({"where:pong": last}, block=1000, count=10)
                 if got:
                     last = got[0][1][-1][0]
                     break
@@ -89,14 +90,13 @@ def processes(cluster: Cluster) -> dict[str, int]:
     return named
 
 
-def measure(named: dict[str, int], run: callable) -> tuple[int, float, dict[str, float]]:  # type: ignore[valid-type]
-    before = {name: cpu_seconds(pid) or 0.0 for name, pid in named.items()}
-    began = time.monotonic()
-    done = run()
-    seconds = time.monotonic() - began
-    after = {name: cpu_seconds(pid) or 0.0 for name, pid in named.items()}
-    return done, seconds, {name: (after[name] - before[name]) / max(done, 1) * 1e6
-                           for name in named}
+def cpu(named: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) or 0.0 for name, pid in named.items()}
+
+
+def per_decree(before: dict[str, float], after: dict[str, float],
+               done: int) -> dict[str, float]:
+    return {name: (after[name] - before[name]) / max(done, 1) * 1e6 for name in before}
 
 
 def main() -> int:
@@ -117,13 +117,12 @@ def main() -> int:
                 citizen.petition(b"x" * 100)
             named = processes(cluster)
 
-            def seq() -> int:
-                until, n = time.monotonic() + a.seconds, 0
-                while time.monotonic() < until:
-                    citizen.petition(b"x" * 100)
-                    n += 1
-                return n
-            results = {"seq": measure(named, seq)}
+            before, began, done = cpu(named), time.monotonic(), 0
+            while time.monotonic() < began + a.seconds:
+                citizen.petition(b"x" * 100)
+                done += 1
+            seconds = time.monotonic() - began
+            results = {"seq": (done, seconds, per_decree(before, cpu(named), done))}
 
         async def saturated() -> tuple[int, float, dict[str, float]]:
             async with AsyncClient.from_url(cluster.url, parliament=cluster.parliament) as c:
@@ -135,15 +134,13 @@ def main() -> int:
                         count[0] += 1
                 tasks = [asyncio.create_task(slot()) for _ in range(a.window)]
                 await asyncio.sleep(2)                          # warm-up
-                before = {name: cpu_seconds(pid) or 0.0 for name, pid in named.items()}
-                start, began = count[0], time.monotonic()
+                before, start, began = cpu(named), count[0], time.monotonic()
                 await asyncio.sleep(a.seconds)
                 done, seconds = count[0] - start, time.monotonic() - began
-                after = {name: cpu_seconds(pid) or 0.0 for name, pid in named.items()}
+                after = cpu(named)
                 stop = True
                 await asyncio.gather(*tasks)
-                return done, seconds, {name: (after[name] - before[name]) / max(done, 1) * 1e6
-                                       for name in named}
+                return done, seconds, per_decree(before, after, done)
         results[f"saturated w{a.window}"] = asyncio.run(saturated())
         print(f"\n| process | {' | '.join(results)} |\n|---|" + "---:|" * len(results))
         for name in named:
