@@ -1,8 +1,9 @@
 """The priest's hot path to Redis: one dedicated connection, commands packed by hand.
 
-A priest's loop is two round trips per batch (read its inbox, then send, ack and trim
-in one pipeline); what it sends before its fsync (:meth:`Conduit.send`) adds no wait, as
-its replies are read with the next round trip's.  Through redis-py's
+A priest's loop is one round trip per batch: it reads its inbox, and what it then
+sends, acks and trims is written without a wait (:meth:`Conduit.send`), its replies
+read (and checked) with the next read's; so are the begin ballots it sends before its
+fsync.  Through redis-py's
 ``Redis``/``Pipeline`` each command also pays for the pool checkout, the retry wrapper,
 instrumentation and reply callbacks, which profiling showed to be most of a lightly
 loaded priest's CPU.  A :class:`Conduit`
@@ -65,6 +66,8 @@ class Conduit:
         #: them were written on the current connection
         self.unread: list[Command] = []
         self.written = 0
+        #: connections taken so far (a new one may find a Redis that restarted empty)
+        self.connections = 0
 
     def send(self, commands: Sequence[Command]) -> None:
         """Write ``commands`` now without waiting for their replies: the next
@@ -96,6 +99,7 @@ class Conduit:
         if self.conn is None:
             self.conn = self.pool.get_connection()
             self.written = 0
+            self.connections += 1
         return self.conn
 
     def _execute(self, commands: Sequence[Command], written: int) -> list[Any]:

@@ -9,12 +9,13 @@ adapter, so it is deliberately thin and forgiving:
   logged once at WARNING, and reading goes on: no operator action;
 * every stream it writes is trimmed approximately (``MAXLEN ~``), so none grows
   without bound (trimming an unread entry is just a lost message); and each priest
-  trims its own inbox below what it has just acked (``MINID ~``), since an inbox
-  entry can carry hundreds of decrees and nobody reads it again once acked, so
-  inboxes stay short in bytes, not only in entries;
+  trims its own inbox below what it has acked (``MINID ~``, every 100 entries or
+  100 ms), since an inbox entry can carry hundreds of decrees and nobody reads it
+  again once acked, so inboxes stay short in bytes, not only in entries;
 * a batch of sends and acks is ONE pipelined round trip, sends first and acks
   last, so a cut connection leaves entries un-acked (redelivered via
-  :meth:`Messenger.reclaim`), never acked-but-unanswered by design;
+  :meth:`Messenger.reclaim`), never acked-but-unanswered by design; the priest
+  does not wait for its answers, which are read with its next read;
 * an unreachable Redis raises :class:`redis.exceptions.ConnectionError` /
   ``TimeoutError``; the caller rides it out with
   :class:`paxos_redis.connection.Backoff`.
@@ -23,6 +24,7 @@ adapter, so it is deliberately thin and forgiving:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,6 +35,10 @@ from .connection import BLOCK_MARGIN
 from .keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
 
 log = logging.getLogger(__name__)
+
+#: trim the inbox once this many entries were acked since it last was, or this long ago
+TRIM_AFTER = 100
+TRIM_EVERY_S = 0.1
 
 KeyT = str | bytes
 Fields = dict[bytes, bytes]
@@ -82,6 +88,8 @@ class Messenger:
         self.group = group
         self.inbox = keys.inbox(seat)
         self.conduit = Conduit(redis)
+        self._untrimmed = 0                 # inbox entries acked since it was last trimmed
+        self._next_trim = 0.0
         self._max_block_ms = _max_block_ms(redis)
 
     # ------------------------------------------------------------- the group
@@ -233,6 +241,7 @@ class Messenger:
         *,
         expire: Mapping[KeyT, int] | None = None,
         other_acks: Mapping[KeyT, list[KeyT]] | None = None,
+        wait: bool = True,
     ) -> int:
         """Send, publish and ack a batch in ONE pipelined round trip.
 
@@ -241,8 +250,12 @@ class Messenger:
         feed).  Every XADD trims its stream to about ``maxlen``.  ``expire`` sets a TTL
         in seconds on streams written here; ``other_acks`` acks entries of other streams
         read through this group.  Acks go last, this inbox's very last, and then the
-        inbox is trimmed below the newest entry acked.
+        inbox is trimmed below the newest entry acked, once TRIM_AFTER entries were acked
+        since it last was or TRIM_EVERY_S went by (``MINID ~`` frees only whole nodes:
+        up to 100 entries, fewer when they are large).
         Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
+        With ``wait=False`` the batch is written and not waited for (0 is returned): the
+        next read or flush reads its replies first and raises its errors, if any.
         """
         maxlen = ("MAXLEN", "~", self.maxlen)
         commands = self._xadds(outgoing)
@@ -253,11 +266,18 @@ class Messenger:
         acks = list(ack_ids)
         if acks:
             commands.append(("XACK", self.inbox, self.group, *acks))
-            commands.append(("XTRIM", self.inbox, "MINID", "~", max(acks, key=_id_key)))
+            self._untrimmed += len(acks)
+            if self._untrimmed >= TRIM_AFTER or time.monotonic() >= self._next_trim:
+                self._untrimmed, self._next_trim = 0, time.monotonic() + TRIM_EVERY_S
+                commands.append(("XTRIM", self.inbox, "MINID", "~", max(acks, key=_id_key)))
         if not commands:
             return 0
+        if not wait:
+            self.conduit.send(commands)
+            return 0
         results = self.conduit.execute(commands)
-        return int(results[-2]) if acks else 0
+        xack = len(commands) - (1 if commands[-1][0] == "XTRIM" else 0) - 1
+        return int(results[xack]) if acks else 0
 
     def post(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> None:
         """Send ``(seat, fields)`` to other priests' inboxes now, without waiting for Redis

@@ -52,6 +52,10 @@ from .wire import Refused, Wire
 log = logging.getLogger("paxos_redis.worker")
 
 REPLY_TTL_S = 300
+#: a reply stream's TTL is set again when this priest last set it this long ago
+REPLY_TTL_REFRESH_S = 60
+#: reply streams whose TTL a priest remembers setting, before it forgets the stale ones
+TTL_SET_MAX = 10_000
 LAW_CHUNK = 1000
 RECLAIM_EVERY_S = 1.0
 RECLAIM_IDLE_MS = 2000
@@ -100,6 +104,9 @@ class Worker:
         self.waiting: OrderedDict[str, Waiting] = OrderedDict()
         #: petitions-stream entry id -> how many of its petitions wait (acked at none)
         self.unanswered: dict[bytes, int] = {}
+        #: reply stream -> when this priest last set its TTL
+        self.ttl_set: dict[Any, float] = {}
+        self.ttl_epoch = 0
         self.stopping = threading.Event()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
@@ -235,9 +242,24 @@ class Worker:
             self._answer(enacted, extra, petition_acks)
         extra += [(self.keys.replies(r.citizen), r) for r in effects.receipts]
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
-        citizens: dict[Any, int] = {stream: REPLY_TTL_S for stream, _ in extra}
-        self.messenger.flush(seal(early + rest), acks, extra, expire=citizens,
-                             other_acks={self.petitions: petition_acks})
+        self.messenger.flush(seal(early + rest), acks, extra, expire=self._expiring(extra),
+                             other_acks={self.petitions: petition_acks}, wait=False)
+
+    def _expiring(self, extra: list[Any]) -> dict[Any, int]:
+        """The reply streams among ``extra`` whose TTL (REPLY_TTL_S) this priest has not
+        set for REPLY_TTL_REFRESH_S: set once a minute, not with every reply.  After a
+        reconnection they are all set again (Redis may have restarted empty)."""
+        now, due = time.monotonic(), {}
+        if self.messenger.conduit.connections != self.ttl_epoch:
+            self.ttl_epoch, self.ttl_set = self.messenger.conduit.connections, {}
+        ttl_set = self.ttl_set
+        for stream, _ in extra:
+            if stream not in ttl_set or ttl_set[stream] <= now - REPLY_TTL_REFRESH_S:
+                ttl_set[stream] = now
+                due[stream] = REPLY_TTL_S
+        if len(ttl_set) > TTL_SET_MAX:            # forget streams not written for a while
+            self.ttl_set = {k: t for k, t in ttl_set.items() if t > now - REPLY_TTL_REFRESH_S}
+        return due
 
     def _vouched(self, pid: str) -> None:
         """Our begin ballot asked its voters for receipts: they answer the citizen, so this

@@ -128,6 +128,31 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         assert answers == [("Receipt", 0), ("Reply", 0)]      # its reply, and its vote's receipt
 
 
+def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
+        tmp_path: Path) -> None:
+    """A priest sets a reply stream's TTL once a minute, not per reply; a new connection
+    (Redis may have restarted empty, and XADD recreated the stream) sets it again."""
+    with worker(tmp_path, 1, 0) as (w, redis, log):
+        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        w.step()
+        stream = w.keys.replies("citizen-1")
+
+        def petition(pid: str) -> None:
+            redis.xadd(w.keys.petitions(), PetitionEntry(Decree(pid, b"x"), "citizen-1").fields())
+            w.step()
+            assert redis.exists(stream)
+
+        petition("pid-1")
+        assert 290 <= redis.ttl(stream) <= 300
+        redis.delete(stream)                    # as if Redis lost it, on the same connection
+        petition("pid-2")
+        assert redis.ttl(stream) == -1          # not set again within the minute...
+        redis.delete(stream)
+        w.messenger.conduit.close()             # ... unless the priest had to reconnect
+        petition("pid-3")
+        assert 290 <= redis.ttl(stream) <= 300
+
+
 def test_a_voter_sends_the_citizen_its_receipt_once_its_vote_is_durable(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
         ballot = Ballot(1, 0)
