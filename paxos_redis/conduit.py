@@ -1,9 +1,9 @@
 """The priest's hot path to Redis: one dedicated connection, commands packed by hand.
 
-A priest's loop is one round trip per batch: it reads its inbox, and what it then
-sends, acks and trims is written without a wait (:meth:`Conduit.send`), its replies
-read (and checked) with the next read's; so are the begin ballots it sends before its
-fsync.  Through redis-py's
+A priest's loop is one round trip per batch: what it sends, acks and trims after a
+batch is queued (:meth:`Conduit.queue`) and written with its next read, in one write,
+and their replies are read (and checked) with that read's; the begin ballots it sends
+before its fsync are written at once (:meth:`Conduit.send`), and answered likewise.  Through redis-py's
 ``Redis``/``Pipeline`` each command also pays for the pool checkout, the retry wrapper,
 instrumentation and reply callbacks, which profiling showed to be most of a lightly
 loaded priest's CPU.  A :class:`Conduit`
@@ -70,18 +70,29 @@ class Conduit:
         self.connections = 0
 
     def send(self, commands: Sequence[Command]) -> None:
-        """Write ``commands`` now without waiting for their replies: the next
-        :meth:`execute` reads (and checks) them first, or, if the connection broke
-        meanwhile, sends them again with its own."""
+        """Write ``commands`` (after any :meth:`queue`-d) now without waiting for their
+        replies: the next :meth:`execute` reads (and checks) them first, or, if the
+        connection broke meanwhile, sends them again with its own."""
         self.unread.extend(commands)
         try:
-            self._connection().send_packed_command([pack(commands)])
+            conn = self._connection()
+            conn.send_packed_command([pack(self.unread[self.written:])])
             self.written = len(self.unread)
         except (RedisConnectionError, RedisTimeoutError):
             self.close()                    # sent again, with the next batch, on a fresh one
         except BaseException:
             self.close()
             raise
+
+    def queue(self, commands: Sequence[Command]) -> None:
+        """Keep ``commands`` to be written with the next :meth:`send` or :meth:`execute`
+        (one write, and one read for Redis, instead of two)."""
+        self.unread.extend(commands)
+
+    def push(self) -> None:
+        """Write what :meth:`queue` kept, now (before a pause: compaction, a stop)."""
+        if len(self.unread) > self.written:
+            self.send(())
 
     def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Send ``commands`` in one write; their replies in order (raises the first error,

@@ -15,7 +15,7 @@ adapter, so it is deliberately thin and forgiving:
 * a batch of sends and acks is ONE pipelined round trip, sends first and acks
   last, so a cut connection leaves entries un-acked (redelivered via
   :meth:`Messenger.reclaim`), never acked-but-unanswered by design; the priest
-  does not wait for its answers, which are read with its next read;
+  writes it with its next read, and reads its answers with that read's;
 * an unreachable Redis raises :class:`redis.exceptions.ConnectionError` /
   ``TimeoutError``; the caller rides it out with
   :class:`paxos_redis.connection.Backoff`.
@@ -254,8 +254,9 @@ class Messenger:
         since it last was or TRIM_EVERY_S went by (``MINID ~`` frees only whole nodes:
         up to 100 entries, fewer when they are large).
         Returns how many entries the XACK of this inbox acknowledged (0 if there was none).
-        With ``wait=False`` the batch is written and not waited for (0 is returned): the
-        next read or flush reads its replies first and raises its errors, if any.
+        With ``wait=False`` the batch is queued and 0 returned: the next read, post or
+        flush writes it first (in the same write), and the next read or flush reads its
+        replies first and raises its errors, if any.
         """
         maxlen = ("MAXLEN", "~", self.maxlen)
         commands = self._xadds(outgoing)
@@ -273,7 +274,7 @@ class Messenger:
         if not commands:
             return 0
         if not wait:
-            self.conduit.send(commands)
+            self.conduit.queue(commands)
             return 0
         results = self.conduit.execute(commands)
         xack = len(commands) - (1 if commands[-1][0] == "XTRIM" else 0) - 1

@@ -141,6 +141,7 @@ class Worker:
 
     def close(self) -> None:
         try:
+            self.messenger.conduit.push()               # the last batch's sends and acks
             self.redis.delete(self.keys.heartbeat(self.seat))
         except (RedisConnectionError, RedisTimeoutError):
             pass
@@ -286,6 +287,7 @@ class Worker:
         if due(priest, ledger.archive, self.compact_every) or (
                 ledger.size > COMPACT_BYTES and priest.law.known > ledger.archive.end):
             self._sync()                                # compaction starts from a durable ledger
+            self.messenger.conduit.push()               # this batch's answers go first
             began = time.monotonic()
             moved = compact(priest, ledger.archive, ledger.replace)
             log.debug("priest %d compacted its ledger: %d decrees archived (law below %d), "

@@ -45,6 +45,22 @@ def test_an_error_reply_is_raised_after_the_whole_batch_and_the_connection_stays
     assert conduit.execute([("GET", "k"), ("GET", "j")]) == [b"1", b"2"]
 
 
+def test_queued_commands_go_with_the_next_write_and_their_errors_with_its_replies(
+        client: Any) -> None:
+    conduit = Conduit(client)
+    conduit.queue([("SET", "k", b"1"), ("XADD", "k", "*", b"f", b"v")])   # the XADD fails
+    assert client.get("k") is None                    # nothing written yet
+    conduit.queue([("SET", "j", b"2")])
+    conduit.send([("SET", "i", b"3")])               # one write: all four, in order
+    assert [client.get(k) for k in ("k", "j", "i")] == [b"1", b"2", b"3"]
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        conduit.execute([("GET", "i")])
+    conduit.queue([("SET", "h", b"4")])
+    conduit.push()
+    assert client.get("h") == b"4"
+    assert conduit.execute([("GET", "h")]) == [b"4"]  # the connection is still in step
+
+
 @pytest.mark.redis
 def test_a_restarted_redis_costs_one_quiet_retry(redis_server: RedisServer) -> None:
     client = connect(redis_server.url)

@@ -54,6 +54,13 @@ def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any,
         log.append("send")
         post(outgoing)
 
+    step = w.step
+
+    def step_and_push() -> None:              # what the batch queued, written as its next read would
+        step()
+        w.messenger.conduit.push()
+
+    w.step = step_and_push                     # type: ignore[method-assign]
     w.ledger.write = logged_write              # type: ignore[method-assign]
     w.messenger.flush = logged_flush           # type: ignore[method-assign]
     w.messenger.post = logged_post             # type: ignore[method-assign]
