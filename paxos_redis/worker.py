@@ -67,6 +67,9 @@ WAITING_MAX = 100_000
 COMPACT_BYTES = 64 << 20
 #: ticks a priest that does not preside may sleep through when no message comes
 LAZY_TICKS = 5
+#: about this many bytes of entries per read (but at least READ_MIN entries)
+READ_BYTES = 16 << 20
+READ_MIN = 16
 
 
 @dataclass(slots=True)
@@ -113,6 +116,9 @@ class Worker:
         self.next_heartbeat = 0.0
         self.next_reclaim = 0.0
         self.refused = 0
+        #: entries per read, and their average size lately (bytes of field values)
+        self.read_count = settings.read_count
+        self.entry_bytes = 0.0
         self.outage_since: float | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -175,13 +181,31 @@ class Worker:
         and its inquiries: it sleeps up to LAZY_TICKS ticks (or until its heartbeat) unless
         a message wakes it, then counts the ticks that went by."""
         now = time.monotonic()
-        others = [self.petitions] if self.priest.is_president else []
+        others = [self.petitions] if self._taking_petitions() else []
         wake = self.next_tick
         if self.priest.president is None:
             wake = min(wake + (LAZY_TICKS - 1) * self.tick_s, max(wake, self.next_heartbeat))
         block_ms = max(0, int((wake - now) * 1000))
-        got = self.messenger.receive_with(others, self.settings.read_count, block_ms)
+        got = self.messenger.receive_with(others, self.read_count, block_ms)
+        self._size_reads(got)
         self._process(got)
+
+    def _taking_petitions(self) -> bool:
+        """A president reads petitions unless more wait in its queue than its window takes
+        (they wait in Redis meanwhile, not in its memory)."""
+        president = self.priest.president
+        return self.priest.is_president and president is not None and not president.backlog
+
+    def _size_reads(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
+        """Read fewer entries at once when they are large: about READ_BYTES a read."""
+        entries = [fields for batch in got.values() for _, fields in batch]
+        if not entries:
+            return
+        size = sum(len(v) for fields in entries if isinstance(fields, dict)
+                   for v in fields.values()) / len(entries)
+        self.entry_bytes += (size - self.entry_bytes) / 4
+        self.read_count = max(READ_MIN, min(self.settings.read_count,
+                                            int(READ_BYTES // max(1.0, self.entry_bytes))))
 
     def _process(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
         effects = Effects()
@@ -200,7 +224,7 @@ class Worker:
             for _ in range(ticks):
                 effects.extend(self.priest.tick())
             self.next_tick = max(self.next_tick + ticks * self.tick_s, now)
-            if self.priest.is_president and now >= self.next_reclaim:
+            if self._taking_petitions() and now >= self.next_reclaim:
                 self.next_reclaim = now + RECLAIM_EVERY_S
                 stale = self.messenger.reclaim(RECLAIM_IDLE_MS, 1000, stream=self.petitions)
                 self.messenger.trim_answered(self.petitions)

@@ -27,6 +27,7 @@ sooner than the president could.  A sequential citizen's petitions always qualif
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
 
 
+def _body(entry: Entry) -> int:
+    return len(entry[1].body)
+
+
 @dataclass(slots=True)
 class Proposal:
     """One decree number in flight: the decree proposed and who voted for it."""
@@ -75,6 +80,11 @@ class President:
         self.proposals: dict[int, Proposal] = {}
         self.next_n = 0
         self.queue: deque[Decree] = deque()
+        self.queue_bytes = 0                   # bodies of the queued decrees
+        self.flight_bytes = 0                  # bodies of the proposals
+        #: ticks a begin ballot has lately waited for a vote (a moving average), which
+        #: sets how long the next waits before it is sent again
+        self.vote_ticks = 0.0
         self.in_flight_ids: set[str] = set()
         self.reply_to: dict[str, str] = {}     # queued petition id -> its citizen
         self.sent = priest.now
@@ -143,6 +153,7 @@ class President:
         now = self.priest.now
         for n, decree in self.choose().items():
             self.proposals[n] = Proposal(decree, now)
+            self.flight_bytes += len(decree.body)
             if not decree.is_olive_day:
                 self.in_flight_ids.add(decree.petition)
         self._begin(sorted((n, p.decree) for n, p in self.proposals.items()))
@@ -157,20 +168,32 @@ class President:
             if pid not in self.in_flight_ids:
                 self.in_flight_ids.add(pid)
                 self.queue.append(decree)
+                self.queue_bytes += len(decree.body)
                 if replies and pid in replies:
                     self.reply_to[pid] = replies[pid]
         if self.phase == ACTIVE:
             self.fill()
 
+    @property
+    def backlog(self) -> bool:
+        """More petitions wait than the window would take: read no more for now."""
+        rules = self.priest.rules
+        return len(self.queue) >= rules.window or self.queue_bytes >= rules.window_bytes
+
     def fill(self) -> None:
-        """Propose queued decrees while the window has room."""
+        """Propose queued decrees while the window has room (in numbers and in bytes)."""
         law, batch, receipt = self.priest.law, [], None
-        room = self.priest.rules.window - len(self.proposals)
-        while self.queue and room > 0:
+        rules = self.priest.rules
+        room = rules.window - len(self.proposals)
+        while self.queue and room > 0 and (self.flight_bytes < rules.window_bytes
+                                           or not self.proposals):
             while law.is_passed(self.next_n) or self.next_n in self.proposals:
                 self.next_n += 1
             n, decree = self.next_n, self.queue.popleft()
             self.next_n += 1
+            size = len(decree.body)
+            self.queue_bytes -= size
+            self.flight_bytes += size
             proposal = self.proposals[n] = Proposal(decree, self.priest.now)
             citizen = self.reply_to.pop(decree.petition, None) if self.reply_to else None
             if citizen is not None and n == law.known and law.is_first(n, decree.petition):
@@ -185,9 +208,8 @@ class President:
         """Begin ballot for ``entries`` (sorted), in chunks; ``receipt`` goes with the
         chunk whose first entry it names."""
         p = self.priest
-        size = p.rules.batch
-        for i in range(0, len(entries), size):
-            chunk = tuple(entries[i : i + size])
+        for part in p.rules.chunks(entries, _body):
+            chunk = tuple(part)
             named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
             message = BeginBallot(p.seat, self.ballot, p.law.known, chunk, named)
             for seat in self.asked() if seats is None else seats:
@@ -212,16 +234,20 @@ class President:
         quorum, passed = self.priest.quorum, []
         if not 0 <= m.sender < quorum.seats:
             return
-        size, sender = quorum.size, m.sender      # voters hold only seats: count them
+        size, sender, oldest = quorum.size, m.sender, None
         for n in m.numbers:
             proposal = self.proposals.get(n)
             if proposal is None:
                 continue
+            if oldest is None or proposal.sent < oldest:
+                oldest = proposal.sent
             voters = proposal.voters
             if sender not in voters:
                 voters.add(sender)
                 if len(voters) == size:             # exactly now: passed once, not again
                     passed.append((n, proposal.decree))
+        if oldest is not None and sender != self.priest.seat:   # its own vote takes no time
+            self.vote_ticks += (self.priest.now - oldest - self.vote_ticks) / 8
         if passed:
             self.priest.learn(passed)       # removes them from proposals via on_learned
             self.unannounced += passed
@@ -233,11 +259,10 @@ class President:
         """Tell the other priests every decree passed since the last announcement (none:
         a heartbeat)."""
         p = self.priest
-        size = p.rules.batch
         passed, self.unannounced = self.unannounced, []
-        for i in range(0, max(len(passed), 1), size):     # an empty one is a heartbeat
-            chunk = tuple(passed[i : i + size])
-            p.broadcast(SuccessfulBallot(p.seat, self.ballot, p.law.known, chunk), others_only=True)
+        for chunk in p.rules.chunks(passed, _body) if passed else [()]:   # (): a heartbeat
+            p.broadcast(SuccessfulBallot(p.seat, self.ballot, p.law.known, tuple(chunk)),
+                        others_only=True)
         self.sent = p.now
 
     def on_learned(self, entries: list[Entry]) -> None:
@@ -245,9 +270,12 @@ class President:
         for n, decree in entries:
             proposal = self.proposals.pop(n, None)
             self.in_flight_ids.discard(decree.petition)
-            if proposal is not None and proposal.decree != decree \
-                    and not proposal.decree.is_olive_day:
+            if proposal is None:
+                continue
+            self.flight_bytes -= len(proposal.decree.body)
+            if proposal.decree != decree and not proposal.decree.is_olive_day:
                 self.queue.appendleft(proposal.decree)
+                self.queue_bytes += len(proposal.decree.body)
                 self.in_flight_ids.add(proposal.decree.petition)
 
     def handle_vote_no(self, m: VoteNo) -> None:
@@ -280,9 +308,9 @@ class President:
     def _resend_stale(self) -> None:
         """Resend begin ballot to priests that have not voted; idle, send a heartbeat."""
         p = self.priest
-        stale = sorted(
-            (n, prop) for n, prop in self.proposals.items() if p.now - prop.sent >= p.rules.resend_ticks
-        )
+        patience = max(p.rules.resend_ticks, math.ceil(2 * self.vote_ticks))
+        stale = sorted((n, prop) for n, prop in self.proposals.items()
+                       if p.now - prop.sent >= patience)
         receipt = next(((n, prop.citizen) for n, prop in stale if prop.citizen), None)
         for seat in p.quorum.members():
             entries = [(n, prop.decree) for n, prop in stale if seat not in prop.voters]
@@ -299,5 +327,6 @@ class President:
         """Hand over petitions not yet proposed (on resigning)."""
         queued = tuple(self.queue)
         self.queue.clear()
+        self.queue_bytes = 0
         self.reply_to.clear()
         return queued

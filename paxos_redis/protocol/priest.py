@@ -25,6 +25,7 @@ from .errors import ProtocolError
 from .law import Archive, Law
 from .messages import (
     BeginBallot,
+    Entry,
     FailedBallot,
     Inquiry,
     LastVote,
@@ -199,8 +200,7 @@ class Priest:
         self._follow(m)
         floor = max(m.from_n, self.law.known)
         votes = tuple((n, b, d) for n, (b, d) in sorted(self.votes.items()) if n >= floor)
-        passed = self.law.passed_from(m.from_n, self.rules.batch) if m.from_n < self.law.known \
-            else ()
+        passed = self._passed_from(m.from_n) if m.from_n < self.law.known else ()
         self.send(m.sender, LastVote(self.seat, m.ballot, self.law.known, m.from_n, votes, passed))
 
     def promise(self, ballot: Ballot) -> None:
@@ -215,10 +215,13 @@ class Priest:
             return
         if not m.entries:
             return
-        self.next_bal = m.ballot               # the Votes record carries the new promise
         self._follow(m)
-        self.write(Votes(m.ballot, m.entries))
-        self._note_votes(m.ballot, m.entries)
+        votes = self.votes
+        new = tuple(e for e in m.entries if votes.get(e[0]) != (m.ballot, e[1]))
+        if new:                                # a resent begin ballot: its votes are written
+            self.next_bal = m.ballot           # the Votes record carries the new promise
+            self.write(Votes(m.ballot, new))
+            self._note_votes(m.ballot, new)
         numbers = tuple(n for n, _ in m.entries)
         self.send(m.sender, Voted(self.seat, m.ballot, self.law.known, numbers))
         if m.receipt is not None and m.receipt[0] == numbers[0]:
@@ -244,9 +247,14 @@ class Priest:
     # ------------------------------------------------------------ clerks' traffic
 
     def handle_inquiry(self, m: Inquiry) -> None:
-        entries = self.law.passed_from(m.known, self.rules.batch)
+        entries = self._passed_from(m.known)
         if entries:
             self.send(m.sender, Transcript(self.seat, self.law.known, entries))
+
+    def _passed_from(self, start: int) -> tuple[Entry, ...]:
+        """Passed decrees from ``start``, as many as one message takes (``Rules.chunks``)."""
+        entries = self.law.passed_from(start, self.rules.batch)
+        return tuple(next(self.rules.chunks(entries, lambda e: len(e[1].body)), ()))
 
     def handle_transcript(self, m: Transcript) -> None:
         self.learn(m.entries)

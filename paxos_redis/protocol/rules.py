@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,9 +15,14 @@ class Rules:
 
     #: decree numbers a president keeps in flight at once (pipelining)
     window: int = 256
+    #: ... and the most bytes of decree bodies it keeps in flight (at least one decree)
+    window_bytes: int = 8 << 20
     #: most decrees in one begin-ballot, successful-ballot or transcript message (batching)
     batch: int = 256
-    #: ticks before a president sends an unanswered next/begin ballot again
+    #: ... and the most bytes of decree bodies in one (at least one decree)
+    batch_bytes: int = 1 << 20
+    #: ticks before a president sends an unanswered next/begin ballot again, at least: a
+    #: begin ballot waits longer when votes have lately taken longer (twice their average)
     resend_ticks: int = 2
     #: ticks a priest waits between inquiries for decrees it missed
     inquiry_ticks: int = 2
@@ -44,9 +53,23 @@ class Rules:
     thrifty: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("window", "batch", "resend_ticks", "inquiry_ticks", "retry_ticks",
-                     "president_ticks", "law_memory", "law_memory_bytes", "dedup_window",
-                     "announce", "announce_ticks"):
+        for name in ("window", "window_bytes", "batch", "batch_bytes", "resend_ticks",
+                     "inquiry_ticks", "retry_ticks", "president_ticks", "law_memory",
+                     "law_memory_bytes", "dedup_window", "announce", "announce_ticks"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"rule {name} must be a positive int, got {value!r}")
+
+    def chunks(self, entries: Sequence[E], body: Callable[[E], int]) -> Iterator[Sequence[E]]:
+        """``entries`` in consecutive chunks of at most ``batch`` entries and ``batch_bytes``
+        bytes of bodies (``body(entry)``), each of at least one entry."""
+        start, size, count, limit = 0, 0, 0, self.batch_bytes
+        for i, entry in enumerate(entries):
+            length = body(entry)
+            if count and (count == self.batch or size + length > limit):
+                yield entries[start:i]
+                start, size, count = i, 0, 0
+            size += length
+            count += 1
+        if count:
+            yield entries[start:]

@@ -6,6 +6,7 @@ messenger's flush wrapped to record which came first.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
-from paxos_redis.worker import LAZY_TICKS, Worker
+from paxos_redis.worker import LAZY_TICKS, READ_MIN, Worker
 
 PARLIAMENT = "commit"
 WIRE = Wire(PARLIAMENT)
@@ -30,9 +31,11 @@ A = Decree("pid-a", b"a")
 
 
 @contextmanager
-def worker(tmp_path: Path, seats: int, seat: int) -> Iterator[tuple[Worker, Any, list[Any]]]:
+def worker(tmp_path: Path, seats: int, seat: int,
+           **rules: Any) -> Iterator[tuple[Worker, Any, list[Any]]]:
     """A started worker for ``seat``, its Redis, and the log of ("write", records) / "send"."""
     settings = Settings(ledger_dir=tmp_path, priests=seats, parliament=PARLIAMENT, seat=seat)
+    settings = settings.with_(rules=dataclasses.replace(settings.rules, **rules))
     redis = fakeredis.FakeRedis()
     w = Worker(settings, redis, claim(settings, seats))
     w.start()
@@ -133,6 +136,48 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         answers = sorted((type(r).__name__, r.n) for _, fields in replies
                          for r in parse_replies(fields))
         assert answers == [("Receipt", 0), ("Reply", 0)]      # its reply, and its vote's receipt
+
+
+def test_a_president_with_a_backlog_leaves_petitions_in_redis_until_its_window_has_room(
+        tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 0, window_bytes=1000) as (w, redis, log):
+        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        w.step()
+        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
+        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, next_ballot.ballot, 0, 0, (), ())))
+        w.step()
+        assert w.priest.is_president
+
+        def petition(name: str) -> None:
+            decree = Decree(name, name.encode().ljust(600, b"."))
+            redis.xadd(w.keys.petitions(), PetitionEntry(decree, "citizen-1").fields())
+
+        for i in range(4):
+            petition(f"pid-{i}")
+        w.step()                       # 2 proposed (1,200 bytes in flight), 2 queued
+        president = w.priest.president
+        assert president is not None and president.backlog
+        petition("pid-late")
+        w.step()
+        assert redis.xpending(w.keys.petitions(), "priests")["pending"] == 4   # not read
+        redis.xadd(w.keys.inbox(0), WIRE.seal(Voted(1, next_ballot.ballot, 0, (0, 1))))
+        w.step()                       # 2 passed: the queue goes into the window
+        assert w.priest.law.known == 2 and not president.backlog
+        w.step()
+        assert "pid-late" in president.in_flight_ids
+
+
+def test_a_priest_reads_fewer_entries_at_once_when_they_are_large(tmp_path: Path) -> None:
+    with worker(tmp_path, 3, 1) as (w, redis, log):
+        assert w.read_count == w.settings.read_count == 1024
+        large = [(b"1-0", {b"code": b"2", b"decree": b"x" * (1 << 20)})] * 4
+        for _ in range(20):
+            w._size_reads({w.messenger.inbox: large})
+        assert w.read_count == READ_MIN               # about READ_BYTES a read, at least 16
+        small = [(b"1-0", {b"code": b"2", b"decree": b"x" * 100})] * 4
+        for _ in range(20):
+            w._size_reads({w.messenger.inbox: small})
+        assert w.read_count == 1024
 
 
 def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(

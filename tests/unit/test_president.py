@@ -324,6 +324,74 @@ def test_batching_limits_entries_per_message() -> None:
             assert len(m.passed) <= 3
 
 
+def big(name: str, size: int) -> Decree:
+    return Decree(name, name.encode().ljust(size, b"."))
+
+
+def test_batching_limits_the_bytes_per_message_too() -> None:
+    ch = Chamber(3, Rules(announce=1, thrifty=False, batch_bytes=250))
+    ch.elect(0)
+    decrees = [big(f"p{i}", 100) for i in range(5)] + [big("huge", 1000), big("after", 10)]
+    ch.petition(0, *decrees)
+    sizes = [[len(dec.body) for _, dec in m.entries] for m in ch.begins(src=0, dst=1)]
+    assert sizes == [[100, 100], [100, 100], [100], [1000], [10]]   # a large one goes alone
+    ch.deliver()
+    assert ch.law(2) == decrees
+    for _, _, m in ch.sent:
+        if isinstance(m, (BeginBallot, SuccessfulBallot, Transcript)) and len(m.entries) > 1:
+            assert sum(len(dec.body) for _, dec in m.entries) <= 250
+        if isinstance(m, LastVote) and len(m.passed) > 1:
+            assert sum(len(dec.body) for _, dec in m.passed) <= 250
+
+
+@pytest.mark.parametrize("name", ["window", "window_bytes", "batch", "batch_bytes"])
+def test_rules_refuse_a_window_or_batch_below_one(name: str) -> None:
+    with pytest.raises(ValueError, match=f"rule {name} must be a positive int, got 0"):
+        Rules(**{name: 0})
+
+
+def test_chunks_keep_order_and_both_limits_and_never_come_out_empty() -> None:
+    rules = Rules(batch=3, batch_bytes=10)
+    sizes = [1, 2, 3, 4, 5, 20, 1, 1, 1, 1, 9, 1]
+    chunks = [list(c) for c in rules.chunks(sizes, lambda size: size)]
+    assert [x for c in chunks for x in c] == sizes
+    assert chunks == [[1, 2, 3], [4, 5], [20], [1, 1, 1], [1, 9], [1]]
+    assert list(rules.chunks([], lambda size: size)) == []
+
+
+def test_the_window_counts_bytes_in_flight_and_the_backlog_stops_reading() -> None:
+    ch = Chamber(3, Rules(announce=1, thrifty=False, window=100, window_bytes=300))
+    ch.elect(0)
+    president = ch.priests[0].president
+    ch.petition(0, big("huge", 1000))               # alone over the limit: still proposed
+    assert list(president.proposals) == [0] and president.flight_bytes == 1000
+    ch.petition(0, *(big(f"p{i}", 100) for i in range(6)))
+    assert list(president.proposals) == [0] and president.queue_bytes == 600
+    assert president.backlog                        # the worker reads no more petitions
+    ch.deliver()
+    assert len(ch.law(1)) == 7
+    assert president.flight_bytes == president.queue_bytes == 0 and not president.backlog
+    in_flight = max(len(m.entries) for m in ch.begins(src=0, dst=1))
+    assert in_flight == 3                           # 300 bytes of 100-byte decrees
+
+
+def test_a_begin_ballot_waits_longer_before_a_resend_when_votes_have_been_slow() -> None:
+    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=20))
+    ch.elect(0)
+    president = ch.priests[0].president
+    for i in range(30):                             # every vote comes 15 ticks late
+        ch.petition(0, d(f"slow{i}"))
+        ch.tick(0, times=15)
+        ch.deliver()
+    assert 13 < president.vote_ticks < 15
+    ch.petition(0, A)
+    before = len(ch.sent)
+    ch.tick(0, times=20)                            # resend_ticks went by: it still waits
+    assert not [m for _, _, m in ch.sent[before:] if isinstance(m, BeginBallot)]
+    ch.tick(0, times=10)                            # twice the votes' average: again
+    assert [t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot)] == [1, 2]
+
+
 def test_many_decrees_in_one_message_by_default() -> None:
     ch = Chamber(3)
     ch.elect(0)

@@ -119,6 +119,19 @@ def test_begin_ballot_is_voted_with_a_votes_record_and_a_voted_reply() -> None:
     assert p.votes == {0: (B1, A), 1: (B1, B)}
 
 
+def test_a_resent_begin_ballot_is_answered_again_without_writing_its_votes_again() -> None:
+    p = make()
+    p.receive(BeginBallot(0, B1, 0, ((0, A),)))
+    eff = p.receive(BeginBallot(0, B1, 0, ((0, A), (1, B)), (0, "c-1")))   # resent, and more
+    assert eff.records == [Votes(B1, ((1, B),))]                  # only the new vote
+    assert eff.messages == [(0, Voted(1, B1, 0, (0, 1)))]
+    assert [(r.n, r.petition) for r in eff.receipts] == [(0, A.petition)]
+    eff = p.receive(BeginBallot(0, B1, 0, ((0, A), (1, B))))
+    assert eff.records == [] and eff.messages == [(0, Voted(1, B1, 0, (0, 1)))]
+    eff = p.receive(BeginBallot(2, B2, 0, ((0, A),)))             # a higher ballot: a new vote
+    assert eff.records == [Votes(B2, ((0, A),))] and p.next_bal == B2
+
+
 def test_begin_ballot_above_the_promise_raises_the_promise_through_the_votes_record() -> None:
     p = make()
     eff = p.receive(BeginBallot(2, B2, 0, ((0, A),)))
