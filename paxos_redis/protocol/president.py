@@ -27,7 +27,6 @@ sooner than the president could.  A sequential citizen's petitions always qualif
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -82,9 +81,6 @@ class President:
         self.queue: deque[Decree] = deque()
         self.queue_bytes = 0                   # bodies of the queued decrees
         self.flight_bytes = 0                  # bodies of the proposals
-        #: ticks a begin ballot has lately waited for a vote (a moving average), which
-        #: sets how long the next waits before it is sent again
-        self.vote_ticks = 0.0
         self.in_flight_ids: set[str] = set()
         self.reply_to: dict[str, str] = {}     # queued petition id -> its citizen
         self.sent = priest.now
@@ -234,20 +230,16 @@ class President:
         quorum, passed = self.priest.quorum, []
         if not 0 <= m.sender < quorum.seats:
             return
-        size, sender, oldest = quorum.size, m.sender, None
+        size, sender = quorum.size, m.sender      # voters hold only seats: count them
         for n in m.numbers:
             proposal = self.proposals.get(n)
             if proposal is None:
                 continue
-            if oldest is None or proposal.sent < oldest:
-                oldest = proposal.sent
             voters = proposal.voters
             if sender not in voters:
                 voters.add(sender)
                 if len(voters) == size:             # exactly now: passed once, not again
                     passed.append((n, proposal.decree))
-        if oldest is not None and sender != self.priest.seat:   # its own vote takes no time
-            self.vote_ticks += (self.priest.now - oldest - self.vote_ticks) / 8
         if passed:
             self.priest.learn(passed)       # removes them from proposals via on_learned
             self.unannounced += passed
@@ -308,9 +300,8 @@ class President:
     def _resend_stale(self) -> None:
         """Resend begin ballot to priests that have not voted; idle, send a heartbeat."""
         p = self.priest
-        patience = max(p.rules.resend_ticks, math.ceil(2 * self.vote_ticks))
         stale = sorted((n, prop) for n, prop in self.proposals.items()
-                       if p.now - prop.sent >= patience)
+                       if p.now - prop.sent >= p.rules.resend_ticks)
         receipt = next(((n, prop.citizen) for n, prop in stale if prop.citizen), None)
         for seat in p.quorum.members():
             entries = [(n, prop.decree) for n, prop in stale if seat not in prop.voters]

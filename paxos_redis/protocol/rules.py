@@ -21,8 +21,7 @@ class Rules:
     batch: int = 256
     #: ... and the most bytes of decree bodies in one (at least one decree)
     batch_bytes: int = 1 << 20
-    #: ticks before a president sends an unanswered next/begin ballot again, at least: a
-    #: begin ballot waits longer when votes have lately taken longer (twice their average)
+    #: ticks before a president sends an unanswered next/begin ballot again
     resend_ticks: int = 2
     #: ticks a priest waits between inquiries for decrees it missed
     inquiry_ticks: int = 2

@@ -375,23 +375,6 @@ def test_the_window_counts_bytes_in_flight_and_the_backlog_stops_reading() -> No
     assert in_flight == 3                           # 300 bytes of 100-byte decrees
 
 
-def test_a_begin_ballot_waits_longer_before_a_resend_when_votes_have_been_slow() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=20))
-    ch.elect(0)
-    president = ch.priests[0].president
-    for i in range(30):                             # every vote comes 15 ticks late
-        ch.petition(0, d(f"slow{i}"))
-        ch.tick(0, times=15)
-        ch.deliver()
-    assert 13 < president.vote_ticks < 15
-    ch.petition(0, A)
-    before = len(ch.sent)
-    ch.tick(0, times=20)                            # resend_ticks went by: it still waits
-    assert not [m for _, _, m in ch.sent[before:] if isinstance(m, BeginBallot)]
-    ch.tick(0, times=10)                            # twice the votes' average: again
-    assert [t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot)] == [1, 2]
-
-
 def test_many_decrees_in_one_message_by_default() -> None:
     ch = Chamber(3)
     ch.elect(0)
