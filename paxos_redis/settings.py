@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,32 @@ class SettingsError(ValueError):
 
 #: settings with no command-line flag: errors name their environment variable
 ENV_ONLY = {"tick_ms": "PAXOS_TICK_MS", "max_decree_bytes": "PAXOS_MAX_DECREE_BYTES"}
+
+#: the rules of procedure a priest runs by unless PAXOS_RULES changes some of them
+WORKER_RULES = Rules(window=1024, batch=256, resend_ticks=5, inquiry_ticks=3, retry_ticks=5,
+                     president_ticks=25)
+
+
+def parse_rules(text: str, base: Rules = WORKER_RULES) -> Rules:
+    """``base`` with the changes of ``text``: ``name=value`` pairs separated by commas
+    (``window_bytes=16777216,batch=128``; ``thrifty`` takes true/false)."""
+    names = [f.name for f in fields(Rules)]
+    changes: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or name not in names:
+            raise SettingsError(f"PAXOS_RULES: {part!r} is not name=value with one of "
+                                f"{', '.join(names)}")
+        if name == "thrifty":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SettingsError(f"PAXOS_RULES: thrifty must be true or false, got {value!r}")
+            changes[name] = value.lower() in ("true", "1")
+        else:
+            changes[name] = _int(f"PAXOS_RULES {name}", value, 1)
+    try:
+        return replace(base, **changes)
+    except ValueError as exc:
+        raise SettingsError(f"PAXOS_RULES: {exc}") from None
 
 
 def _int(name: str, value: Any, minimum: int = 0) -> int:
@@ -50,9 +76,7 @@ class Settings:
     #: stream length kept (approximate MAXLEN)
     maxlen: int = 100_000
     max_decree_bytes: int = 1 << 20
-    rules: Rules = field(default_factory=lambda: Rules(
-        window=1024, batch=256, resend_ticks=5, inquiry_ticks=3, retry_ticks=5,
-        president_ticks=25))
+    rules: Rules = WORKER_RULES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ledger_dir", Path(self.ledger_dir))
@@ -100,4 +124,6 @@ class Settings:
                 values[name] = _int(label, values[name], 1 if name != "seat" else 0)
         if "ledger_dir" in values:
             values["ledger_dir"] = Path(values["ledger_dir"])
+        if env.get("PAXOS_RULES") and "rules" not in values:
+            values["rules"] = parse_rules(env["PAXOS_RULES"])
         return cls(**values)

@@ -93,6 +93,15 @@ def test_bad_option_values_name_the_option_and_the_value(args: list[str],
         assert name in line
 
 
+def test_bad_paxos_rules_stop_a_priest_with_one_line() -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    result = subprocess.run([*cli(), "priest", "--priests", "3", "--redis", url],
+                            env={**env(), "PAXOS_RULES": "window_bytes=0"}, capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    line = one_line_error(result)
+    assert "PAXOS_RULES" in line and "window_bytes must be at least 1, got 0" in line
+
+
 def test_demo_option_values_are_checked_before_anything_starts() -> None:
     result = run("demo", "--priests", "2", "--redis", f"redis://127.0.0.1:{closed_port()}/0")
     assert result.returncode == 2 and "Traceback" not in result.stderr

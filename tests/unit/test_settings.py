@@ -23,3 +23,21 @@ def test_flags_win_over_the_environment() -> None:
 def test_a_bad_value_names_its_variable(var: str, value: str) -> None:
     with pytest.raises(SettingsError, match=var):
         Settings.from_env({var: value})
+
+
+def test_paxos_rules_changes_the_named_rules_and_keeps_the_others() -> None:
+    s = Settings.from_env({"PAXOS_RULES": "window_bytes=16777216, batch=128,thrifty=false"})
+    assert (s.rules.window_bytes, s.rules.batch, s.rules.thrifty) == (16 << 20, 128, False)
+    assert s.rules.window == Settings().rules.window == 1024
+
+
+@pytest.mark.parametrize("text, says", [
+    ("window=0", "window must be at least 1"),
+    ("window=lots", "window must be an integer"),
+    ("windows=5", "'windows=5' is not name=value with one of window, window_bytes"),
+    ("window", "is not name=value"),
+    ("thrifty=maybe", "thrifty must be true or false"),
+])
+def test_a_bad_paxos_rules_names_what_to_fix(text: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=f"PAXOS_RULES.*{says}"):
+        Settings.from_env({"PAXOS_RULES": text})
