@@ -93,6 +93,7 @@ def main() -> None:
         redis.xadd(inbox, fields)
         worker.next_tick = 0.0                  # never block: the entry is already there
         worker.step()
+        worker.messenger.conduit.push()         # the acks a step queues for its next read
         assert redis.xpending(inbox, "priests")["pending"] == 0, "an entry was left pending"
         totals["inputs"] += 1
         if stats(redis) > dead:
