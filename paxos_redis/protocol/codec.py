@@ -163,9 +163,10 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] =
     "numbers": ("numbers", pack_numbers, unpack_numbers),
     "decrees": ("decrees", pack_decrees, unpack_decrees),
     "receipt": ("receipt", _receipt_out, _receipt),
+    "voted": ("voted", pack_numbers, unpack_numbers),
 }
 #: fields left out while they hold their default (None): absent means the default
-_OPTIONAL = frozenset({"receipt"})
+_OPTIONAL = frozenset({"receipt", "voted"})
 _ATTR_FIELD = {attr: name for name, (attr, _, _) in _FIELDS.items()}
 
 #: message class -> the fields it carries (besides role and code)

@@ -75,7 +75,12 @@ class BeginBallot:
 
 @dataclass(frozen=True, slots=True)
 class SuccessfulBallot:
-    """Step 5: ``entries`` have passed; every priest writes them in its ledger."""
+    """Step 5: ``entries`` have passed; every priest writes them in its ledger.
+
+    ``voted`` names more decree numbers passed at ``ballot`` without their decrees: the
+    receiver voted for them at this ballot, and one ballot proposes one decree per
+    number, so its own vote holds the decree (large bodies cross Redis once less).
+    """
 
     role: ClassVar[str] = "president"
     code: ClassVar[int] = 3
@@ -83,6 +88,7 @@ class SuccessfulBallot:
     ballot: Ballot
     known: int
     entries: tuple[Entry, ...]
+    voted: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

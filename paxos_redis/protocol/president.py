@@ -86,6 +86,8 @@ class President:
         self.sent = priest.now
         self.heard = priest.now
         self.unannounced: list[Entry] = []   # passed here, not yet told to the others
+        #: of those, who voted for each (they are told its number, not its decree)
+        self.voters_of: dict[int, set[int]] = {}
         #: seat -> when it last answered this president (a running count, not a clock):
         #: a thrifty president asks the quickest, those that answered last
         self.answered: dict[int, int] = {}
@@ -240,6 +242,7 @@ class President:
                 voters.add(sender)
                 if len(voters) == size:             # exactly now: passed once, not again
                     passed.append((n, proposal.decree))
+                    self.voters_of[n] = voters
         if passed:
             self.priest.learn(passed)       # removes them from proposals via on_learned
             self.unannounced += passed
@@ -249,12 +252,28 @@ class President:
 
     def _announce(self) -> None:
         """Tell the other priests every decree passed since the last announcement (none:
-        a heartbeat)."""
+        a heartbeat).  A priest that voted for a decree is told its number only; priests
+        told alike share each message."""
         p = self.priest
         passed, self.unannounced = self.unannounced, []
-        for chunk in p.rules.chunks(passed, _body) if passed else [()]:   # (): a heartbeat
-            p.broadcast(SuccessfulBallot(p.seat, self.ballot, p.law.known, tuple(chunk)),
-                        others_only=True)
+        voters_of, self.voters_of = self.voters_of, {}
+        told: dict[tuple[int, ...], list[int]] = {}       # numbers given without decree -> seats
+        for seat in p.quorum.members():
+            if seat != p.seat:
+                told.setdefault(tuple(n for n, _ in passed if seat in voters_of.get(n, ())),
+                                []).append(seat)
+        known, rules = p.law.known, p.rules
+        for numbers, seats in told.items():
+            skip = set(numbers)
+            full = [entry for entry in passed if entry[0] not in skip]
+            messages = [SuccessfulBallot(p.seat, self.ballot, known, tuple(chunk))
+                        for chunk in rules.chunks(full, _body)]
+            for i in range(0, len(numbers), rules.batch):
+                messages.append(SuccessfulBallot(p.seat, self.ballot, known, (),
+                                                 numbers[i : i + rules.batch]))
+            for message in messages or [SuccessfulBallot(p.seat, self.ballot, known, ())]:
+                for seat in seats:                        # the last one: a heartbeat
+                    p.send(seat, message)
         self.sent = p.now
 
     def on_learned(self, entries: list[Entry]) -> None:

@@ -230,10 +230,16 @@ class Priest:
                                                  n, m.entries[0][1].petition))
 
     def handle_successful_ballot(self, m: SuccessfulBallot) -> None:
-        """Step 5 (learner): enter passed decrees in the ledger."""
+        """Step 5 (learner): enter passed decrees in the ledger (those named by number only
+        from our votes at that ballot; one we no longer hold is asked for as a gap)."""
         if m.ballot >= self.next_bal:
             self._follow(m)
-        self.learn(m.entries)
+        entries = m.entries
+        if m.voted:
+            votes, ballot = self.votes, m.ballot
+            mine = [(n, votes[n][1]) for n in m.voted if n in votes and votes[n][0] == ballot]
+            entries = (*entries, *mine)
+        self.learn(entries)
 
     def handle_failed_ballot(self, m: FailedBallot) -> None:
         """The president abandoned its ballot: stop taking it for the president."""

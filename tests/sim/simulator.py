@@ -77,7 +77,9 @@ class Simulation:
         self.rules = rules or Rules(window=8, batch=4, resend_ticks=2, inquiry_ticks=2,
                                     retry_ticks=3, president_ticks=6, law_memory=3,
                                     dedup_window=60, thrifty=seed % 2 == 0,
-                                    law_memory_bytes=16 if seed % 3 == 1 else 64 << 20)
+                                    law_memory_bytes=16 if seed % 3 == 1 else 64 << 20,
+                                    batch_bytes=12 if seed % 5 == 2 else 1 << 20,
+                                    window_bytes=30 if seed % 5 == 3 else 8 << 20)
         self.check_durability = check_durability
         self.nodes = [Node(i, [Seat("sim", i, priests)]) for i in range(priests)]
         for node in self.nodes:

@@ -85,6 +85,17 @@ LAYOUT = {
 BINARY_FIELDS = {"decree", "votes", "passed", "numbers", "decrees"}
 
 
+def test_a_successful_ballot_names_voted_numbers_only_when_it_has_them() -> None:
+    plain = SuccessfulBallot(1, BAL, 6, ((4, A),))
+    assert b"voted" not in encode(plain)
+    told = SuccessfulBallot(1, BAL, 6, (), (4, 5))
+    assert decode(encode(told)) == told
+    fields = {**encode(told), b"voted": b"\x00\x01"}           # not whole 8-byte numbers
+    with pytest.raises(MalformedMessage) as info:
+        decode(fields)
+    assert info.value.field == "voted"
+
+
 def test_samples_cover_every_message_class() -> None:
     assert set(SAMPLES) == set(BY_CODE.values()) == set(LAYOUT)
 
@@ -454,6 +465,8 @@ messages = st.one_of(
     st.builds(NextBallot, ints, text_ballots, ints, ints),
     st.builds(BeginBallot, ints, text_ballots, ints, entries),
     st.builds(SuccessfulBallot, ints, text_ballots, ints, entries),
+    st.builds(SuccessfulBallot, ints, text_ballots, ints, entries,
+              st.lists(numbers, max_size=8).map(tuple)),
     st.builds(FailedBallot, ints, text_ballots, ints),
     st.builds(LastVote, ints, text_ballots, ints, ints, votes, entries),
     st.builds(Voted, ints, text_ballots, ints, st.lists(numbers, max_size=8).map(tuple)),

@@ -683,9 +683,42 @@ def test_passed_decrees_are_announced_together_every_announce_ticks() -> None:
     assert not [m for _, _, m in ch.queue if isinstance(m, SuccessfulBallot)]
     ch.tick(0)
     announced = [m for _, _, m in ch.queue if isinstance(m, SuccessfulBallot)]
-    assert {len(m.entries) for m in announced} == {2}, "one announcement carries both"
+    assert sorted((len(m.entries), len(m.voted or ())) for m in announced) == [(0, 2), (2, 0)], \
+        "one announcement carries both: their numbers to the voter, decrees to the other"
     ch.deliver()
     assert ch.law(1) == ch.law(2) == [A, B]
+
+
+def test_a_voter_is_announced_the_numbers_it_voted_for_and_others_the_decrees() -> None:
+    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch.elect(0)
+    before = len(ch.sent)
+    ch.petition(0, A, B)
+    voters = sorted({t for _, t, m in ch.sent[before:] if isinstance(m, BeginBallot)})
+    ch.deliver()
+    assert all(ch.law(seat) == [A, B] for seat in range(5))
+    told = {t: m for _, t, m in ch.sent[before:] if isinstance(m, SuccessfulBallot)}
+    for seat in range(1, 5):
+        if seat in voters:
+            assert told[seat].entries == () and told[seat].voted == (0, 1)
+        else:
+            assert told[seat].entries == ((0, A), (1, B)) and told[seat].voted is None
+
+
+def test_a_voter_that_lost_its_vote_asks_for_the_decree_it_was_told_by_number() -> None:
+    ch = Chamber(3, Rules(announce=1, resend_ticks=2, inquiry_ticks=1))
+    ch.elect(0)
+    ch.petition(0, A)
+    [voter] = {t for _, t, m in ch.queue if isinstance(m, BeginBallot)}
+    ch.deliver(drop=lambda src, dst, m: isinstance(m, SuccessfulBallot))
+    ch.priests[voter].votes.clear()             # as if it no longer held that vote
+    before = len(ch.sent)
+    ch.petition(0, B)
+    ch.deliver()
+    assert ch.law(voter) == [A, B]
+    told = [m for _, t, m in ch.sent[before:] if t == voter and isinstance(m, SuccessfulBallot)]
+    assert [m.voted for m in told] == [(1,)] and told[0].entries == ()    # 0 was dropped
+    assert [m for _, t, m in ch.sent[before:] if t == voter and isinstance(m, Transcript)]
 
 
 def test_a_full_batch_of_passed_decrees_is_announced_at_once() -> None:
