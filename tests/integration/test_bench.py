@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,19 @@ def test_cost_per_decree_from_two_snapshots() -> None:
     assert got["priest_cpu_s_per_1000_decrees"] == [1.0, 1.0]
     assert got["redis_commands_per_decree"] == 3.0            # INFO is the bench's own
     assert got["redis_commands_per_decree_by_name"] == {"xadd": 2.0, "xack": 1.0}
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
+def test_the_timeline_matches_every_stage_of_every_petition() -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "timeline.py"
+    result = subprocess.run([sys.executable, str(script), "--petitions", "40"], env=env(),
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
+            for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    rows.pop("stage")
+    assert len(rows) == 13, rows
+    for stage, (p50, p90, n) in rows.items():
+        assert 0 <= float(p50) <= float(p90), stage
+        assert int(n.rstrip(" |")) >= (76 if stage.startswith("voter") else 38), stage
