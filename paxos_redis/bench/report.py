@@ -18,7 +18,7 @@ def num(value: Any, digits: int = 1) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     return ["  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
             for cells in [header, *rows]]
 
@@ -54,7 +54,7 @@ def text(report: dict[str, Any]) -> str:
     priests = report.get("priests", [])
     if priests:
         out.append("peak RSS per priest (MiB): " + ", ".join(
-            f"seat {p['seat']}: {num(None if p['peak_rss_kib'] is None else p['peak_rss_kib'] / 1024)}"
+            f"{_priest(p)}: {num(None if p['peak_rss_kib'] is None else p['peak_rss_kib'] / 1024)}"
             for p in priests))
     streams = report.get("streams", {})
     if streams:
@@ -71,3 +71,9 @@ def write_json(report: dict[str, Any], path: str) -> None:
         sys.stdout.write(body)
     else:
         Path(path).write_text(body)
+
+
+def _priest(p: dict[str, Any]) -> str:
+    """A priest by seat, or by pid when no heartbeat named its seat."""
+    return f"seat {p['seat']}" if p["seat"] is not None else f"pid {p['pid']} (seat unknown)"
+

@@ -83,12 +83,13 @@ class Bench:
                                redis_url=options.redis_url, ledger_dir=options.ledger_dir,
                                priest_argv=options.priest_argv)
         self.priest_pids: list[int] = []
+        self.seats_at_start: dict[int, int] = {}
 
     def start(self) -> None:
         self.progress.note(f"bench: starting {self.options.priests} priests and a god"
                            + (" and redis-server" if self.cluster.own_redis else ""))
         self.cluster.start()
-        seats = self.cluster.seat_of()
+        seats = self.seats_at_start = self.cluster.seat_of()
         self.priest_pids = sorted((p.pid for p in self.cluster.priests),
                                   key=lambda pid: seats.get(pid, len(seats) + pid))
         if self.cluster.on_memory_fs:
@@ -154,7 +155,8 @@ class Bench:
                 **cost(before, after, decrees)}
 
     def end_state(self) -> dict[str, Any]:
-        seats = self.cluster.seat_of()
+        # a priest busy at the end may have let its heartbeat lapse: its seat at the start
+        seats = {**self.seats_at_start, **self.cluster.seat_of()}
         priests = [{"seat": seats.get(pid), "pid": pid, "peak_rss_kib": peak_rss_kib(pid)}
                    for pid in self.priest_pids]
         god = None if self.cluster.god is None else peak_rss_kib(self.cluster.god.pid)

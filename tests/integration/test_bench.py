@@ -159,3 +159,13 @@ def test_the_timeline_matches_every_stage_of_every_petition() -> None:
     for stage, (p50, p90, n) in rows.items():
         assert 0 <= float(p50) <= float(p90), stage
         assert int(n.rstrip(" |")) >= (76 if stage.startswith("voter") else 38), stage
+
+
+def test_a_priest_without_a_known_seat_is_named_by_pid_in_the_table() -> None:
+    from paxos_redis.bench.report import text
+    config = {"priests": 2, "payload_bytes": 100, "seconds": 1, "warmup_seconds": 1,
+              "redis": "own redis-server"}
+    table = text({"config": config, "phases": [], "priests": [
+        {"seat": 0, "pid": 11, "peak_rss_kib": 2048},
+        {"seat": None, "pid": 12, "peak_rss_kib": 3072}]})
+    assert "seat 0: 2.0, pid 12 (seat unknown): 3.0" in table
