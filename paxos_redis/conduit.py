@@ -3,8 +3,8 @@
 A priest's loop is one round trip per batch: what it sends, acks and trims after a
 batch is queued (:meth:`Conduit.queue`) and written with its next read, in one write,
 and their replies are read (and checked) with that read's; the begin ballots it sends
-before its fsync are written at once (:meth:`Conduit.send`), and answered likewise.  Through redis-py's
-``Redis``/``Pipeline`` each command also pays for the pool checkout, the retry wrapper,
+before its fsync are written at once (:meth:`Conduit.send`), and answered likewise.
+Through redis-py's ``Redis``/``Pipeline`` each command also pays for the pool checkout, the retry wrapper,
 instrumentation and reply callbacks, which profiling showed to be most of a lightly
 loaded priest's CPU.  A :class:`Conduit`
 keeps one connection of the client's pool for itself (so TLS, AUTH, the client name

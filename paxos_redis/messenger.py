@@ -264,7 +264,7 @@ class Messenger:
         commands += [("EXPIRE", stream, seconds) for stream, seconds in (expire or {}).items()]
         commands += [("XACK", stream, self.group, *ids)
                      for stream, ids in (other_acks or {}).items() if ids]
-        acks = list(ack_ids)
+        acks, xack = list(ack_ids), len(commands)
         if acks:
             commands.append(("XACK", self.inbox, self.group, *acks))
             self._untrimmed += len(acks)
@@ -277,7 +277,6 @@ class Messenger:
             self.conduit.queue(commands)
             return 0
         results = self.conduit.execute(commands)
-        xack = len(commands) - (1 if commands[-1][0] == "XTRIM" else 0) - 1
         return int(results[xack]) if acks else 0
 
     def post(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> None:

@@ -194,7 +194,7 @@ class Worker:
         """A president reads petitions unless more wait in its queue than its window takes
         (they wait in Redis meanwhile, not in its memory)."""
         president = self.priest.president
-        return self.priest.is_president and president is not None and not president.backlog
+        return president is not None and president.active and not president.backlog
 
     def _size_reads(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
         """Read fewer entries at once when they are large: about READ_BYTES a read."""

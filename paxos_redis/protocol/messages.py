@@ -35,6 +35,11 @@ from .decree import Decree
 
 #: (decree number, decree)
 Entry = tuple[int, Decree]
+
+
+def body_bytes(entry: Entry) -> int:
+    """The bytes an entry's decree body takes (what ``Rules.batch_bytes`` counts)."""
+    return len(entry[1].body)
 #: (decree number, ballot voted at, decree voted for): the paper's prev_vote per decree
 Vote = tuple[int, Ballot, Decree]
 #: A citizen's id: it names the citizen's reply stream.

@@ -44,16 +44,13 @@ from .messages import (
     SuccessfulBallot,
     Voted,
     VoteNo,
+    body_bytes,
 )
 
 if TYPE_CHECKING:
     from .priest import Priest
 
 PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
-
-
-def _body(entry: Entry) -> int:
-    return len(entry[1].body)
 
 
 @dataclass(slots=True)
@@ -206,7 +203,7 @@ class President:
         """Begin ballot for ``entries`` (sorted), in chunks; ``receipt`` goes with the
         chunk whose first entry it names."""
         p = self.priest
-        for part in p.rules.chunks(entries, _body):
+        for part in p.rules.chunks(entries, body_bytes):
             chunk = tuple(part)
             named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
             message = BeginBallot(p.seat, self.ballot, p.law.known, chunk, named)
@@ -267,7 +264,7 @@ class President:
             skip = set(numbers)
             full = [entry for entry in passed if entry[0] not in skip]
             messages = [SuccessfulBallot(p.seat, self.ballot, known, tuple(chunk))
-                        for chunk in rules.chunks(full, _body)]
+                        for chunk in rules.chunks(full, body_bytes)]
             for i in range(0, len(numbers), rules.batch):
                 messages.append(SuccessfulBallot(p.seat, self.ballot, known, (),
                                                  numbers[i : i + rules.batch]))

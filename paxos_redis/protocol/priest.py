@@ -36,6 +36,7 @@ from .messages import (
     Transcript,
     Voted,
     VoteNo,
+    body_bytes,
 )
 from .president import President
 from .quorum import Quorum
@@ -260,7 +261,7 @@ class Priest:
     def _passed_from(self, start: int) -> tuple[Entry, ...]:
         """Passed decrees from ``start``, as many as one message takes (``Rules.chunks``)."""
         entries = self.law.passed_from(start, self.rules.batch)
-        return tuple(next(self.rules.chunks(entries, lambda e: len(e[1].body)), ()))
+        return tuple(next(self.rules.chunks(entries, body_bytes), ()))
 
     def handle_transcript(self, m: Transcript) -> None:
         self.learn(m.entries)
