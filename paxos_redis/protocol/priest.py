@@ -67,6 +67,9 @@ class Priest:
         self.hint_tick = 0
         self.now = 0                          # ticks seen: logical time, no clock
         self.ahead: tuple[int, int] | None = None   # (seat, its known) of a priest ahead of us
+        #: (known, tick): the law we saw the priest ahead know, and since when we wait for
+        #: it; we ask for it only if the announcements do not bring it in time
+        self.awaited: tuple[int, int] | None = None
         self.inquiry_tick = -(10**9)
         self._local: list[Message] = []
         self._effects: Effects | None = None
@@ -180,14 +183,29 @@ class Priest:
             self._inquire()
 
     def _inquire(self) -> None:
-        """Ask a priest that knows more law for the decrees we missed (rate-limited)."""
-        if self.ahead is None or self.now - self.inquiry_tick < self.rules.inquiry_ticks:
+        """Ask a priest that knows more law for the decrees we missed: only once the law we
+        saw it know has not reached us for ``patience`` ticks (a priest merely behind by
+        the decrees in flight learns them from the announcements), and at most once every
+        ``inquiry_ticks``."""
+        ahead, known = self.ahead, self.law.known
+        if ahead is None:
             return
-        if self.ahead[1] <= self.law.known:
-            self.ahead = None
+        if ahead[1] <= known:
+            self.ahead = self.awaited = None
+            return
+        if self.awaited is None or self.awaited[0] <= known:
+            self.awaited = (ahead[1], self.now)
+        if self.now - self.awaited[1] < self.patience or \
+                self.now - self.inquiry_tick < self.rules.inquiry_ticks:
             return
         self.inquiry_tick = self.now
-        self.send(self.ahead[0], Inquiry(self.seat, self.law.known))
+        self.send(ahead[0], Inquiry(self.seat, known))
+
+    @property
+    def patience(self) -> int:
+        """Ticks a priest behind waits for the announcements before it asks: the longest a
+        president holds an announcement back, and one inquiry interval more."""
+        return self.rules.announce_ticks + self.rules.inquiry_ticks
 
     # ------------------------------------------------------------ the Synod, priest's side
 
@@ -265,8 +283,9 @@ class Priest:
 
     def handle_transcript(self, m: Transcript) -> None:
         self.learn(m.entries)
-        if self.law.known < m.known:
-            self.inquiry_tick = -(10**9)       # more to fetch: ask again at once
+        if self.law.known < m.known:           # more to fetch: ask again at once
+            self.awaited = (m.known, -(10**9))
+            self.inquiry_tick = -(10**9)
             self._inquire()
 
     def handle_petition(self, m: Petition) -> None:

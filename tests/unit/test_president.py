@@ -715,6 +715,9 @@ def test_a_voter_that_lost_its_vote_asks_for_the_decree_it_was_told_by_number() 
     before = len(ch.sent)
     ch.petition(0, B)
     ch.deliver()
+    assert ch.law(voter) == []                  # decree 0 missing: it waits, then asks
+    ch.tick(voter, times=ch.priests[voter].patience)
+    ch.deliver()
     assert ch.law(voter) == [A, B]
     told = [m for _, t, m in ch.sent[before:] if t == voter and isinstance(m, SuccessfulBallot)]
     assert [m.voted for m in told] == [(1,)] and told[0].entries == ()    # 0 was dropped

@@ -373,19 +373,43 @@ def test_inquiry_for_what_the_priest_does_not_know_gets_no_answer() -> None:
     assert p.receive(Inquiry(2, 1)).messages == []
 
 
-def test_a_priest_ahead_in_known_triggers_an_inquiry() -> None:
-    p = make(1, 3)
-    eff = p.receive(FailedBallot(2, B1, 5))
-    assert eff.messages == [(2, Inquiry(1, 0))]
+def test_a_priest_ahead_in_known_triggers_an_inquiry_once_patience_runs_out() -> None:
+    p = make(1, 3, Rules(announce_ticks=2, inquiry_ticks=1))
+    assert p.patience == 3
+    assert p.receive(FailedBallot(2, B1, 5)).messages == []     # the announcement may come
+    assert p.tick().messages == [] and p.tick().messages == []
+    assert p.tick().messages == [(2, Inquiry(1, 0))]
+
+
+def test_a_priest_that_learns_in_time_what_it_saw_known_never_inquires() -> None:
+    p = make(1, 3, Rules(announce_ticks=2, inquiry_ticks=1))
+    p.receive(FailedBallot(0, B1, 2))                 # 0 knows 2 decrees we do not, yet
+    p.tick()
+    p.receive(SuccessfulBallot(0, B1, 3, ((0, A), (1, B))))   # ... and now knows a third
+    assert p.tick().messages == []                     # the first two came in time; now
+    for _ in range(p.patience - 1):                    # it waits for the third
+        assert p.tick().messages == []
+    assert p.tick().messages == [(0, Inquiry(1, 2))]   # which never came: ask for it
 
 
 def test_inquiries_are_rate_limited_by_inquiry_ticks() -> None:
-    p = make(1, 3, Rules(inquiry_ticks=3))
+    p = make(1, 3, Rules(announce_ticks=1, inquiry_ticks=3))
     p.receive(FailedBallot(2, B1, 5))
+    for _ in range(p.patience - 1):
+        assert p.tick().messages == []
+    assert p.tick().messages == [(2, Inquiry(1, 0))]
     assert p.receive(FailedBallot(2, B1, 5)).messages == []
     p.tick()
     p.tick()
     assert p.tick().messages == [(2, Inquiry(1, 0))]
+
+
+def test_the_latest_priest_that_knows_the_awaited_decrees_is_asked() -> None:
+    p = make(1, 3, Rules(announce_ticks=1, inquiry_ticks=1))
+    p.receive(FailedBallot(2, B1, 5))
+    p.receive(FailedBallot(0, B1, 7))                  # 0 knows them too, and more
+    p.tick()
+    assert p.tick().messages == [(0, Inquiry(1, 0))]
 
 
 def test_transcript_is_learned_and_a_partial_one_asks_again_at_once() -> None:
@@ -402,8 +426,10 @@ def test_transcript_is_learned_and_a_partial_one_asks_again_at_once() -> None:
 def test_a_hole_in_the_law_is_asked_of_the_president_on_tick() -> None:
     p = make(1, 3)
     p.receive(SuccessfulBallot(0, B1, 0, ((3, D),)))   # president 0 knows no more than 0 passed
-    eff = p.tick()
-    assert eff.messages == [(0, Inquiry(1, 0))]
+    assert p.tick().messages == []                      # the hole is seen: wait for it
+    for _ in range(p.patience - 1):
+        assert p.tick().messages == []
+    assert p.tick().messages == [(0, Inquiry(1, 0))]
 
 
 def test_its_own_messages_never_make_a_priest_inquire() -> None:
