@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .protocol.ballot import Ballot
-from .protocol.codec import pack_decrees, pack_entries, unpack_decrees, unpack_entries
+from .protocol.codec import (
+    pack_decrees,
+    pack_entries,
+    pack_ids,
+    unpack_decrees,
+    unpack_entries,
+    unpack_ids,
+)
 from .protocol.decree import Decree
 from .protocol.effects import Receipt
 from .protocol.errors import MalformedMessage, ProtocolError
@@ -149,29 +156,30 @@ def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, b
     (``passed``), its receipts in one entry per ballot (``voted``), refusals one by one;
     entries that are neither a :class:`Reply` nor a :class:`Receipt` pass through."""
     out: list[tuple[str, dict[bytes, bytes]]] = []
-    passed: dict[str, list[Entry]] = {}
-    voted: dict[tuple[str, int, int, Ballot], list[Entry]] = {}
+    passed: dict[str, list[tuple[int, str]]] = {}
+    voted: dict[tuple[str, int, int, Ballot], list[tuple[int, str]]] = {}
     for stream, item in extra:
-        if isinstance(item, Receipt):
+        kind = type(item)
+        if kind is Reply and item.n is not None:
+            passed.setdefault(stream, []).append((item.n, item.pid))
+        elif kind is Receipt:
             key = (stream, item.seat, item.seats, item.ballot)
-            voted.setdefault(key, []).append((item.n, Decree(item.petition, b"")))
-        elif not isinstance(item, Reply):
-            out.append((stream, item))
-        elif item.n is None:
+            voted.setdefault(key, []).append((item.n, item.petition))
+        elif kind is Reply:
             out.append((stream, item.fields()))
         else:
-            passed.setdefault(stream, []).append((item.n, Decree(item.pid, b"")))
-    for stream, entries in passed.items():
-        out.append((stream, {b"passed": pack_entries(tuple(entries))}))
-    for (stream, seat, seats, ballot), entries in voted.items():
-        out.append((stream, {b"voted": pack_entries(tuple(entries)), b"seat": str(seat).encode(),
+            out.append((stream, item))
+    for stream, pairs in passed.items():
+        out.append((stream, {b"passed": pack_ids(pairs)}))
+    for (stream, seat, seats, ballot), pairs in voted.items():
+        out.append((stream, {b"voted": pack_ids(pairs), b"seat": str(seat).encode(),
                              b"of": str(seats).encode(), b"ballot": ballot.encode().encode()}))
     return out
 
 
-def _packed(fields: Mapping[Any, Any], name: str) -> tuple[Entry, ...]:
+def _packed(fields: Mapping[Any, Any], name: str) -> list[tuple[int, str]]:
     try:
-        return unpack_entries(_get(fields, name))
+        return unpack_ids(_get(fields, name))
     except ProtocolError as exc:
         raise MalformedMessage(name, str(exc)) from None
 
@@ -187,11 +195,10 @@ def parse_replies(fields: Mapping[Any, Any]) -> list[Reply] | list[Receipt]:
             ballot = Ballot.parse(_text(fields, "ballot"))
         except (ProtocolError, ValueError) as exc:
             raise MalformedMessage("ballot", str(exc)) from None
-        return [Receipt("", seat, seats, ballot, n, decree.petition)
-                for n, decree in _packed(fields, "voted")]
+        return [Receipt("", seat, seats, ballot, n, pid) for n, pid in _packed(fields, "voted")]
     if b"passed" not in fields and "passed" not in fields:
         return [Reply.parse(fields)]
-    return [Reply(decree.petition, n=n) for n, decree in _packed(fields, "passed")]
+    return [Reply(pid, n=n) for n, pid in _packed(fields, "passed")]
 
 
 class Tally:

@@ -107,6 +107,8 @@ class Worker:
         self.waiting: OrderedDict[str, Waiting] = OrderedDict()
         #: petitions-stream entry id -> how many of its petitions wait (acked at none)
         self.unanswered: dict[bytes, int] = {}
+        #: citizen id -> its reply stream (the key is checked and made once, not per answer)
+        self.reply_keys: dict[str, str] = {}
         #: reply stream -> when this priest last set its TTL
         self.ttl_set: dict[Any, float] = {}
         self.ttl_epoch = 0
@@ -265,7 +267,7 @@ class Worker:
             self._sync(effects.records)
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
-        extra += [(self.keys.replies(r.citizen), r) for r in effects.receipts]
+        extra += [(self._replies(r.citizen), r) for r in effects.receipts]
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
         self.messenger.flush(seal(early + rest), acks, extra, expire=self._expiring(extra),
                              other_acks={self.petitions: petition_acks}, wait=False)
@@ -285,6 +287,14 @@ class Worker:
         if len(ttl_set) > TTL_SET_MAX:            # forget streams not written for a while
             self.ttl_set = {k: t for k, t in ttl_set.items() if t > now - REPLY_TTL_REFRESH_S}
         return due
+
+    def _replies(self, citizen: str) -> str:
+        key = self.reply_keys.get(citizen)
+        if key is None:
+            if len(self.reply_keys) >= TTL_SET_MAX:
+                self.reply_keys.clear()
+            key = self.reply_keys[citizen] = self.keys.replies(citizen)
+        return key
 
     def _vouched(self, pid: str) -> None:
         """Our begin ballot asked its voters for receipts: they answer the citizen, so this
@@ -334,7 +344,7 @@ class Worker:
         if waiting is not None:
             if not (waiting.vouched and enacted.first == enacted.n):   # else receipts answer
                 reply = Reply(enacted.decree.petition, n=enacted.first)
-                extra.append((self.keys.replies(waiting.citizen), reply))
+                extra.append((self._replies(waiting.citizen), reply))
             self._release(waiting.entry_id, petition_acks)
 
     # ------------------------------------------------------------ inbox entries
@@ -384,7 +394,7 @@ class Worker:
                    and not e.decree.petition.startswith(INTERNAL)]     # from the archive too
         answer = LawAnswer(query.req, self.seat, law.known, max(upto, query.start),
                            tuple(entries))
-        return self.keys.replies(query.reply), answer.fields()
+        return self._replies(query.reply), answer.fields()
 
     # ------------------------------------------------------------ petitions
 
@@ -405,11 +415,11 @@ class Worker:
                 pid, size = petition.decree.petition, len(petition.decree.body)
                 if size > limit:                                   # refused, and told so
                     error = f"decree of {size} bytes is over the limit of {limit} bytes"
-                    extra.append((self.keys.replies(petition.reply), Reply(pid, error=error)))
+                    extra.append((self._replies(petition.reply), Reply(pid, error=error)))
                     continue
                 first = self.priest.law.first_of.get(pid)
                 if first is not None:                       # passed already: a retry
-                    extra.append((self.keys.replies(petition.reply), Reply(pid, n=first)))
+                    extra.append((self._replies(petition.reply), Reply(pid, n=first)))
                     continue
                 self._wait_for(pid, petition.reply, entry_id, petition_acks)
                 decrees.append(petition.decree)

@@ -52,6 +52,38 @@ def unpack_entries(data: bytes) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
+def pack_ids(pairs: list[tuple[int, str]]) -> bytes:
+    """``(n, petition id)`` pairs in the layout of :func:`pack_entries` for decrees with
+    an empty body (replies and receipts name petitions, not bodies), without making them."""
+    out = bytearray()
+    for n, pid in pairs:
+        data = pid.encode()
+        out += _ENTRY.pack(n, len(data) + 1)
+        out.append(len(data))
+        out += data
+    return bytes(out)
+
+
+def unpack_ids(data: bytes) -> list[tuple[int, str]]:
+    """The ``(n, petition id)`` pairs of :func:`pack_ids` (a body after an id is ignored)."""
+    pairs = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if pos + _ENTRY.size > end:
+            raise ProtocolError(f"truncated entry header at byte {pos}")
+        n, size = _ENTRY.unpack_from(data, pos)
+        pos += _ENTRY.size
+        if pos + size > end or size < 1 or data[pos] >= size:
+            raise ProtocolError(f"entry for decree {n} claims {size} bytes, {end - pos} remain, "
+                                "or an id longer than the entry")
+        try:
+            pairs.append((n, data[pos + 1 : pos + 1 + data[pos]].decode()))
+        except UnicodeDecodeError:
+            raise ProtocolError("decree petition id is not UTF-8") from None
+        pos += size
+    return pairs
+
+
 def pack_votes(votes: tuple[Vote, ...]) -> bytes:
     out = bytearray()
     for n, ballot, decree in votes:
@@ -239,10 +271,12 @@ __all__ = [
     "encode",
     "pack_decrees",
     "pack_entries",
+    "pack_ids",
     "pack_numbers",
     "pack_votes",
     "unpack_decrees",
     "unpack_entries",
+    "unpack_ids",
     "unpack_numbers",
     "unpack_votes",
 ]

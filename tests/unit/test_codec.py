@@ -30,10 +30,12 @@ from paxos_redis.protocol import (
 from paxos_redis.protocol.codec import (
     pack_decrees,
     pack_entries,
+    pack_ids,
     pack_numbers,
     pack_votes,
     unpack_decrees,
     unpack_entries,
+    unpack_ids,
     unpack_numbers,
     unpack_votes,
 )
@@ -531,3 +533,25 @@ def test_property_mutated_encodings_decode_or_raise_malformed(message: Any, data
         else:
             fields[key] = data.draw(values)
     _decodes_or_malformed(fields)
+
+
+# ---------------------------------------------------------------- petition ids alone
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.text(max_size=60)), max_size=20))
+def test_ids_pack_as_entries_of_empty_decrees(pairs: list[tuple[int, str]]) -> None:
+    entries = tuple((n, Decree(pid, b"")) for n, pid in pairs)
+    assert pack_ids(pairs) == pack_entries(entries)
+    assert unpack_ids(pack_entries(entries)) == pairs
+
+
+@pytest.mark.parametrize("data", [
+    b"\x00" * 11,                                            # header cut short
+    pack_ids([(1, "abc")])[:-1],                             # id cut short
+    pack_ids([(1, "abc")])[:8] + b"\x00\x00\x00\x00",        # an entry of no bytes
+    pack_ids([(1, "abc")])[:12] + b"\x05abc",                # id longer than its entry
+    pack_ids([(1, "ab")])[:13] + b"\xff\xfe",                # id not UTF-8
+])
+def test_malformed_ids_are_refused(data: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        unpack_ids(data)
