@@ -1,7 +1,8 @@
 """paxos-redis vs PySyncObj: sequential latency, saturated throughput, CPU and Redis cost.
 
     python benchmarks/bench.py [--quick] [--seconds 10] [--warmup 2] [--priests 5]
-                               [--payload 100] [--window 64] [--pso-window 1000]
+                               [--payload 100] [--window 1024] [--px-window 2048,4096]
+                               [--pso-window 1000,2500,5000]
                                [--citizens 1] [--redis URL] [--no-results] [--quiet]
     python benchmarks/bench.py --sweep [--sweep-priests 3,5,7] [--sweep-payloads 10,100,1024,20480]
     python benchmarks/bench.py --window-sweep [1,16,64,256,1024]
@@ -78,7 +79,8 @@ def main_run(a: argparse.Namespace) -> int:
     if not a.quiet:
         print(f"paxos-redis: {a.priests} priests, {a.seconds:g} s per phase ...", file=sys.stderr)
     px, problems = sides.paxos_side(a, priests=a.priests, payload=a.payload,
-                                    modes=("seq", "saturated"), windows=(a.window,),
+                                    modes=("seq", "saturated"),
+                                    windows=(a.window, *a.px_window),
                                     profile_dir=profile_dir)
     try:
         ps, more = sides.peer_side(a, children, nodes=a.priests, payload=a.payload)
@@ -97,8 +99,9 @@ def main_run(a: argparse.Namespace) -> int:
     if not a.no_results:
         fs = (px or {}).get("durability", {}).get("ledger_filesystem", "?")
         notes = [f"Effective: {a.seconds:g} s per phase after {a.warmup:g} s warm-up, {a.priests} "
-                 f"replicas, {a.payload}-byte decrees, paxos-redis window {a.window} "
-                 f"({a.citizens} citizen process(es)), PySyncObj window {a.window} and "
+                 f"replicas, {a.payload}-byte decrees, paxos-redis window {a.window} and "
+                 f"{', '.join(map(str, a.px_window))} ({a.citizens} citizen process(es)), "
+                 f"PySyncObj window {a.window} and "
                  f"{', '.join(map(str, a.pso_window))}.", results.machine_line(px),
                  results.DURABILITY.format(fs=fs), results.CPU_NOTE]
         if a.quick:
@@ -135,6 +138,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--payload", type=int, default=100, help="decree bytes (default 100)")
     ap.add_argument("--window", type=int, default=1024,
                     help="in flight, both sides (default 1024)")
+    ap.add_argument("--px-window", type=_ints, default=(2048, 4096), metavar="W,W,...",
+                    help="paxos-redis petitions in flight in its wide-window phases, one phase "
+                         "each; its best counts, as PySyncObj's does (default 2048,4096)")
     ap.add_argument("--pso-window", type=_ints, default=(1000, 2500, 5000), metavar="W,W,...",
                     help="PySyncObj commands in flight in its wide-window phases, one phase "
                     "each; its best counts (default 1000,2500,5000)")

@@ -169,3 +169,27 @@ def test_a_priest_without_a_known_seat_is_named_by_pid_in_the_table() -> None:
         {"seat": 0, "pid": 11, "peak_rss_kib": 2048},
         {"seat": None, "pid": 12, "peak_rss_kib": 3072}]})
     assert "seat 0: 2.0, pid 12 (seat unknown): 3.0" in table
+
+
+def test_the_side_by_side_table_sets_each_sides_best_window_against_the_other() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import results
+    finally:
+        sys.path.pop(0)
+
+    def phase(mode: str, window: int, rate: float) -> dict[str, Any]:
+        return {"mode": mode, "window": window, "decrees_per_s": rate,
+                "latency_ms": {"p50": 1.0}, "cpu_us_per_decree": {"priests": 50.0}}
+
+    px = {"phases": [phase("seq", 1, 500.0), phase("saturated", 1024, 20_000.0),
+                     phase("saturated", 2048, 24_000.0), phase("saturated", 4096, 23_000.0)]}
+    ps = {"tput": {"window": 1024, "decrees_per_s": 4_000.0},
+          "tput-wide-2500": {"window": 2500, "decrees_per_s": 8_000.0}}
+    rows = {line.split(" | ")[0].lstrip("| "): [c.strip(" |") for c in line.split(" | ")[1:]]
+            for line in results.side_by_side(px, ps).splitlines()[2:]}
+    assert rows["throughput decrees/s"] == ["20,000.00", "4,000.00", "5.00x"]
+    assert rows["paxos-redis 2,048 in flight: decrees/s"][0] == "24,000.00"
+    assert rows["best throughput, decrees/s (the target: 3x)"] == ["24,000.00", "8,000.00",
+                                                                   "3.00x"]
+    assert rows["best throughput: in flight"][:2] == ["2,048", "2,500"]
