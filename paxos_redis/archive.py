@@ -58,7 +58,7 @@ def encode_chunk(entries: Sequence[Enacted]) -> bytes:
     dups = [(e.n, e.first) for e in entries if e.first != e.n]
     return (_HEAD.pack(entries[0].n, len(entries), len(dups))
             + b"".join(_DUP.pack(n, first) for n, first in dups)
-            + pack_entries(tuple((e.n, e.decree) for e in entries)))
+            + pack_entries(entries))
 
 
 def decode_chunk(payload: bytes) -> list[Enacted]:

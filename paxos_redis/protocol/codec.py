@@ -9,7 +9,7 @@ anything malformed with :class:`MalformedMessage` naming the field.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -28,9 +28,12 @@ Fields = Mapping[Any, Any]
 
 # ---------------------------------------------------------------- packing of batches
 
-def pack_entries(entries: tuple[Entry, ...]) -> bytes:
+def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -> bytes:
+    """``(n, decree)`` entries, length-prefixed; longer tuples (an ``Enacted``) pack their
+    first two items."""
     out = bytearray()
-    for n, decree in entries:
+    for entry in entries:
+        n, decree = entry[0], entry[1]
         data = decree.encode()
         out += _ENTRY.pack(n, len(data))
         out += data

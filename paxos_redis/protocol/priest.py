@@ -386,9 +386,10 @@ class Priest:
             by_ballot.setdefault(ballot, []).append((n, decree))
         for ballot in sorted(by_ballot):
             out.append(Votes(ballot, tuple(by_ballot[ballot])))
-        above = sorted((n, d) for n, d in self.law.decrees.items() if n >= self.law.known)
-        if above:
-            out.append(Passed(tuple(above)))
+        law = self.law
+        if law.top >= law.known:                       # decrees passed above a hole
+            out.append(Passed(tuple(sorted((n, d) for n, d in law.decrees.items()
+                                           if n >= law.known))))
         return out
 
     # ------------------------------------------------------------ views for the runtime

@@ -211,3 +211,33 @@ def test_a_ledger_archived_beyond_its_archive_is_refused() -> None:
     from paxos_redis.protocol import ProtocolError
     with pytest.raises(ProtocolError, match="archive"):
         Priest.restore([Seat("s", 0, 3), Archived(5)], Rules(), MemoryArchive())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=80), st.integers(1, 6),
+       st.integers(1, 12), st.lists(st.integers(1, 9), min_size=1, max_size=20),
+       st.integers(0, 79), st.integers(1, 40))
+def test_property_reads_match_the_whole_law_while_batches_arrive_and_memory_is_trimmed(
+        pids: list[int], memory: int, window: int, batches: list[int], start: int,
+        limit: int) -> None:
+    """The law kept in memory (applied decrees as made when applied) and the archive read
+    together give what a law that never forgot anything gives, for any range, at every
+    point of learning in batches out of order and archiving as compaction would."""
+    decrees = [(n, Decree(f"x{p}", b"")) for n, p in enumerate(pids)]
+    _, expected = Law(dedup=window).learn(decrees)
+    archive = MemoryArchive()
+    law = Law(dedup=window, memory=memory)
+    law.resume(archive)
+    pos = 0
+    for size in batches * len(decrees):
+        if pos >= len(decrees):
+            break
+        batch = decrees[pos : pos + size]
+        law.learn(batch[1:])                        # out of order: a hole, then filled
+        law.learn(batch[:1])
+        pos += len(batch)
+        archive.append(law.read(archive.end, law.known - archive.end))
+        law.trim()
+        assert law.read(0, law.known) == expected[: law.known]
+        assert law.read(start, limit) == expected[start : min(start + limit, law.known)]
+        assert law.floor == max(0, law.known - memory)
