@@ -193,3 +193,16 @@ def test_the_side_by_side_table_sets_each_sides_best_window_against_the_other() 
     assert rows["best throughput, decrees/s (the target: 3x)"] == ["24,000.00", "8,000.00",
                                                                    "3.00x"]
     assert rows["best throughput: in flight"][:2] == ["2,048", "2,500"]
+
+
+def test_the_learner_script_times_every_stage_of_a_learned_law() -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "learner.py"
+    result = subprocess.run([sys.executable, str(script), "--decrees", "12000", "--gc", "0"],
+                            env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    header, _, values = result.stdout.splitlines()[-3:]
+    stages = [c.strip() for c in header.strip("|").split("|")]
+    figures = [float(c) for c in values.strip("|").split("|")]
+    assert stages == ["open", "receive", "append", "sync", "compact", "total"]
+    assert all(f > 0 for f in figures[:-1]) and math.isclose(sum(figures[:-1]), figures[-1],
+                                                               abs_tol=0.05)
