@@ -31,13 +31,13 @@ Fields = Mapping[Any, Any]
 def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -> bytes:
     """``(n, decree)`` entries, length-prefixed; longer tuples (an ``Enacted``) pack their
     first two items."""
-    out = bytearray()
+    pack, parts = _ENTRY.pack, []                 # every priest, several times per decree
     for entry in entries:
-        n, decree = entry[0], entry[1]
-        data = decree.encode()
-        out += _ENTRY.pack(n, len(data))
-        out += data
-    return bytes(out)
+        decree = entry[1]
+        data = decree.wire or decree.encode()
+        parts.append(pack(entry[0], len(data)))
+        parts.append(data)
+    return b"".join(parts)
 
 
 def unpack_entries(data: bytes) -> tuple[Entry, ...]:
@@ -88,12 +88,12 @@ def unpack_ids(data: bytes) -> list[tuple[int, str]]:
 
 
 def pack_votes(votes: tuple[Vote, ...]) -> bytes:
-    out = bytearray()
+    pack, parts = _VOTE.pack, []
     for n, ballot, decree in votes:
-        data = decree.encode()
-        out += _VOTE.pack(n, ballot.round, ballot.priest, len(data))
-        out += data
-    return bytes(out)
+        data = decree.wire or decree.encode()
+        parts.append(pack(n, ballot.round, ballot.priest, len(data)))
+        parts.append(data)
+    return b"".join(parts)
 
 
 def unpack_votes(data: bytes) -> tuple[Vote, ...]:
@@ -122,12 +122,12 @@ def unpack_numbers(data: bytes) -> tuple[int, ...]:
 
 
 def pack_decrees(decrees: tuple[Decree, ...]) -> bytes:
-    out = bytearray()
+    pack, parts = _LENGTH.pack, []
     for decree in decrees:
-        data = decree.encode()
-        out += _LENGTH.pack(len(data))
-        out += data
-    return bytes(out)
+        data = decree.wire or decree.encode()
+        parts.append(pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
 
 
 def unpack_decrees(data: bytes) -> tuple[Decree, ...]:
