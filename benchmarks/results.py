@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,14 +151,32 @@ CPU_NOTE = ("CPU = utime+stime over the measured interval divided by the decrees
 
 def append(path: Path, title: str, command: str, notes: list[str], tables: list[str],
            raw: dict[str, Any], problems: list[str]) -> None:
-    """A dated section at the end of ``path`` (RESULTS.md unless ``--results``)."""
+    """A dated section at the end of ``path`` (RESULTS.md unless ``--results``); the raw
+    figures go to a JSON file of their own beside it, in ``results/``, which it links."""
     lines = [f"\n## {title}\n", f"Command: `{command}`\n", *[n + "\n" for n in notes]]
     for t in tables:
         lines += ["", t, ""]
-    lines += ["Raw figures:", "", "```", json.dumps(raw, indent=1, default=str), "```"]
+    raw_path = raw_file(path, title)
+    raw_path.write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    link = raw_path.relative_to(path.parent).as_posix()
+    lines += [f"Raw figures: [{link}]({link})"]
     if problems:
         lines += ["", "Problems:", ""] + [f"- {p.splitlines()[0]}" for p in problems]
     with open(path, "a") as fh:
         if fh.tell() == 0:
-            fh.write("# Benchmark results\n\nAppended by `benchmarks/bench.py`; newest last.\n")
+            fh.write("# Benchmark results\n\nAppended by `benchmarks/bench.py`; newest last. "
+                     "The raw figures of each run are in `results/`, linked from its section.\n")
         fh.write("\n".join(lines) + "\n")
+
+
+def raw_file(results: Path, title: str) -> Path:
+    """A new file in ``results/`` beside ``results`` named after the section's title
+    (``2026-11-30 01:04 UTC (sweep)`` -> ``2026-11-30-0104-sweep.json``)."""
+    folder = results.parent / "results"
+    folder.mkdir(exist_ok=True)
+    slug = "-".join(re.findall(r"[a-z0-9]+", title.lower().replace(":", "")))
+    slug = slug.replace("-utc", "")
+    candidate, i = folder / f"{slug}.json", 2
+    while candidate.exists():
+        candidate, i = folder / f"{slug}-{i}.json", i + 1
+    return candidate

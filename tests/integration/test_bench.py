@@ -206,3 +206,21 @@ def test_the_learner_script_times_every_stage_of_a_learned_law() -> None:
     assert stages == ["open", "receive", "append", "sync", "compact", "total"]
     assert all(f > 0 for f in figures[:-1]) and math.isclose(sum(figures[:-1]), figures[-1],
                                                                abs_tol=0.05)
+
+
+def test_a_results_section_links_its_raw_figures_in_a_file_of_their_own(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import results
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "RESULTS.md"
+    for rate in (1.0, 2.0):                          # the same minute twice: two files
+        results.append(path, "2026-11-30 01:04 UTC (sweep)", "python benchmarks/bench.py",
+                       ["A note."], ["| a |\n|---:|\n| 1 |"], {"rate": rate}, [])
+    text = path.read_text()
+    assert text.startswith("# Benchmark results") and text.count("## 2026-11-30 01:04") == 2
+    links = ["results/2026-11-30-0104-sweep.json", "results/2026-11-30-0104-sweep-2.json"]
+    assert all(f"Raw figures: [{link}]({link})" in text for link in links)
+    assert [json.loads((tmp_path / link).read_text()) for link in links] == [
+        {"rate": 1.0}, {"rate": 2.0}]
