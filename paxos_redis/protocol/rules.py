@@ -23,7 +23,8 @@ class Rules:
     batch_bytes: int = 1 << 20
     #: ticks before a president sends an unanswered next/begin ballot again
     resend_ticks: int = 2
-    #: ticks a priest waits between inquiries for decrees it missed
+    #: ticks a priest waits between inquiries for decrees it missed; it first waits
+    #: ``announce_ticks + inquiry_ticks`` for law it saw another priest know to be announced
     inquiry_ticks: int = 2
     #: ticks a deposed president waits (times seat + 1) before it tries again, unless
     #: it hears from a new president
