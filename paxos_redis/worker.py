@@ -111,6 +111,8 @@ class Worker:
         self.reply_keys: dict[str, str] = {}
         #: reply stream -> when this priest last set its TTL
         self.ttl_set: dict[Any, float] = {}
+        #: reply streams written since then (their TTL is set again within the minute)
+        self.ttl_dirty: dict[Any, None] = {}
         self.ttl_epoch = 0
         self.stopping = threading.Event()
         self.tick_s = settings.tick_ms / 1000
@@ -284,9 +286,23 @@ class Worker:
             if stream not in ttl_set or ttl_set[stream] <= now - REPLY_TTL_REFRESH_S:
                 ttl_set[stream] = now
                 due[stream] = REPLY_TTL_S
+                self.ttl_dirty.pop(stream, None)
+            else:
+                self.ttl_dirty[stream] = None
         if len(ttl_set) > TTL_SET_MAX:            # forget streams not written for a while
             self.ttl_set = {k: t for k, t in ttl_set.items() if t > now - REPLY_TTL_REFRESH_S}
         return due
+
+    def _ttl_refresh(self, now: float) -> list[Any]:
+        """EXPIREs for the reply streams written since their TTL was set, once
+        REPLY_TTL_REFRESH_S has passed, written again or not: a stream Redis lost (a
+        citizen that closed deletes its own) and a later reply recreated expires too."""
+        ttl_set, dirty = self.ttl_set, self.ttl_dirty
+        due = [s for s in dirty if ttl_set.get(s, 0.0) <= now - REPLY_TTL_REFRESH_S]
+        for stream in due:
+            del dirty[stream]
+            ttl_set[stream] = now
+        return [("EXPIRE", stream, REPLY_TTL_S) for stream in due]
 
     def _replies(self, citizen: str) -> str:
         key = self.reply_keys.get(citizen)
@@ -464,4 +480,5 @@ class Worker:
             ("PEXPIRE", key, ttl)]
         if self.priest.is_president:
             commands.append(("SET", self.keys.president(), self.seat, "PX", ttl))
+        commands += self._ttl_refresh(time.monotonic())
         self.messenger.conduit.execute(commands)       # ten times a second: packed by hand

@@ -23,7 +23,7 @@ from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
 from paxos_redis.seats import claim
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
-from paxos_redis.worker import LAZY_TICKS, READ_MIN, Worker
+from paxos_redis.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
 
 PARLIAMENT = "commit"
 WIRE = Wire(PARLIAMENT)
@@ -182,8 +182,9 @@ def test_a_priest_reads_fewer_entries_at_once_when_they_are_large(tmp_path: Path
 
 def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
         tmp_path: Path) -> None:
-    """A priest sets a reply stream's TTL once a minute, not per reply; a new connection
-    (Redis may have restarted empty, and XADD recreated the stream) sets it again."""
+    """A priest sets a reply stream's TTL once a minute, not per reply; a stream written
+    since gets it again a minute on, written again or not; a new connection (Redis may
+    have restarted empty, and XADD recreated the stream) sets it again at once."""
     with worker(tmp_path, 1, 0) as (w, redis, log):
         redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
         w.step()
@@ -199,6 +200,11 @@ def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
         redis.delete(stream)                    # as if Redis lost it, on the same connection
         petition("pid-2")
         assert redis.ttl(stream) == -1          # not set again within the minute...
+        w.heartbeat()
+        assert redis.ttl(stream) == -1
+        w.ttl_set[stream] -= REPLY_TTL_REFRESH_S        # ... but once it has passed
+        w.heartbeat()
+        assert 290 <= redis.ttl(stream) <= 300
         redis.delete(stream)
         w.messenger.conduit.close()             # ... unless the priest had to reconnect
         petition("pid-3")
