@@ -47,6 +47,12 @@ def parse_rules(text: str, base: Rules = WORKER_RULES) -> Rules:
         raise SettingsError(f"PAXOS_RULES: {exc}") from None
 
 
+def rules_changed(rules: Rules, base: Rules = WORKER_RULES) -> str:
+    """The rules that differ from ``base``, as ``parse_rules`` takes them ("" if none)."""
+    return ",".join(f"{f.name}={str(getattr(rules, f.name)).lower()}" for f in fields(Rules)
+                    if getattr(rules, f.name) != getattr(base, f.name))
+
+
 def _int(name: str, value: Any, minimum: int = 0) -> int:
     try:
         number = int(value)

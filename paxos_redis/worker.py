@@ -46,7 +46,7 @@ from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
 from .protocol.messages import BeginBallot
 from .protocol.records import Record
-from .settings import Settings
+from .settings import Settings, rules_changed
 from .wire import Refused, Wire
 
 log = logging.getLogger("paxos_redis.worker")
@@ -133,8 +133,10 @@ class Worker:
         pending = self.messenger.reclaim(0, 10_000)      # what our previous life left unacked
         if pending:
             self._process({self.messenger.inbox: pending})
-        log.info("priest %d of parliament %r is seated (ledger %s, law known to %d)",
-                 self.seat, self.settings.parliament, self.ledger.path, self.priest.law.known)
+        changed = rules_changed(self.settings.rules)
+        log.info("priest %d of parliament %r is seated (ledger %s, law known to %d%s)",
+                 self.seat, self.settings.parliament, self.ledger.path, self.priest.law.known,
+                 f"; rules changed: {changed}" if changed else "")
 
     def run(self) -> None:
         """Serve until stopped (SIGTERM/SIGINT in the main thread, or :meth:`stop`)."""

@@ -118,12 +118,14 @@ class Cluster:
     """One parliament: Redis (own or given), a god and ``priests`` priest processes.
 
     ``priest_argv(i)``, if given, replaces ``paxos-redis priest`` for priest ``i`` (the
-    benchmarks use it to run priests under cProfile).
+    benchmarks use it to run priests under cProfile); ``rules`` is their PAXOS_RULES
+    (nothing else of the caller's PAXOS_* environment reaches them).
     """
 
     def __init__(self, *, priests: int, workdir: Path, redis_url: str | None = None,
                  ledger_dir: Path | None = None,
-                 priest_argv: Callable[[int], list[str]] | None = None) -> None:
+                 priest_argv: Callable[[int], list[str]] | None = None,
+                 rules: str | None = None) -> None:
         self.seats, self.workdir = priests, workdir
         self.children = Children(workdir / "logs")
         self.children.logdir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ class Cluster:
         self.keys = Keys(self.parliament)
         self.ledgers, self._own_ledgers = _ledger_dir(ledger_dir)
         self.ledger_fs = filesystem(self.ledgers)
-        self.priest_argv = priest_argv
+        self.priest_argv, self.rules = priest_argv, rules
         self.redis_proc: subprocess.Popen[bytes] | None = None
         self.god: subprocess.Popen[bytes] | None = None
         self.priests: list[subprocess.Popen[bytes]] = []
@@ -148,6 +150,8 @@ class Cluster:
         env.update(REDIS_URL=self.url, PAXOS_PARLIAMENT=self.parliament,
                    PAXOS_LEDGER_DIR=str(self.ledgers), PAXOS_PRIESTS=str(self.seats),
                    PYTHONUNBUFFERED="1")
+        if self.rules is not None:
+            env["PAXOS_RULES"] = self.rules
         return env
 
     # ------------------------------------------------------------- start

@@ -65,8 +65,21 @@ def add_parser(subparsers: Any) -> None:
                    "fresh directory in /var/tmp, removed afterwards); put it on the disk to test")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON "
                    "(- for stdout, which then gets no table)")
+    p.add_argument("--rules", type=_rules, metavar="NAME=VALUE,...",
+                   help="rules of procedure for the priests, as PAXOS_RULES takes them "
+                        "(e.g. window=512,batch=512); default: the priests' own")
     p.add_argument("--keep", action="store_true", help="keep the logs and ledgers")
     p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+
+def _rules(text: str) -> str:
+    """``--rules``: checked as a priest would check PAXOS_RULES, passed on as given."""
+    from ..settings import SettingsError, parse_rules
+    try:
+        parse_rules(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                                windows=args.windows, citizens=args.citizens,
                                seconds=args.seconds, warmup=args.warmup, idle=args.idle,
                                timeout=args.timeout, redis_url=args.redis_url,
-                               ledger_dir=args.ledger_dir, keep=args.keep)
+                               ledger_dir=args.ledger_dir, keep=args.keep, rules=args.rules)
         report = run_bench(options, Progress(quiet=args.quiet))
     except (BenchError, ValueError) as exc:
         raise CliError(str(exc)) from None

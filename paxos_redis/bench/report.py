@@ -41,7 +41,8 @@ def text(report: dict[str, Any]) -> str:
     c, d = report["config"], report.get("durability", {})
     out = [f"paxos-redis bench: {c['priests']} priests, {c['payload_bytes']}-byte decrees, "
            f"{c['seconds']:g} s per phase after {c['warmup_seconds']:g} s warm-up; "
-           f"Redis: {c['redis']}; ledgers fsynced on {d.get('ledger_filesystem', '?')}", ""]
+           f"Redis: {c['redis']}; ledgers fsynced on {d.get('ledger_filesystem', '?')}"
+           + (f"; rules {c['rules']}" if c.get("rules") else ""), ""]
     out += phase_rows(report.get("phases", []))
     out.append("(latency in ms; CPU-us per decree by process role, total = all roles; "
                "x 1e-3 = CPU-s per 1,000 decrees)")

@@ -44,6 +44,8 @@ class BenchOptions:
     redis_url: str | None = None
     ledger_dir: Path | None = None
     keep: bool = False
+    #: PAXOS_RULES for the priests (None: their defaults)
+    rules: str | None = None
     priest_argv: Callable[[int], list[str]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +65,7 @@ class BenchOptions:
                 "windows": list(self.windows), "citizens": self.citizens,
                 "seconds": self.seconds, "warmup_seconds": self.warmup,
                 "idle_seconds": self.idle, "petition_timeout_seconds": self.timeout,
+                "rules": self.rules,
                 "redis": "own redis-server" if self.redis_url is None else redact(self.redis_url)}
 
 
@@ -81,7 +84,7 @@ class Bench:
         self.options, self.progress = options, progress
         self.cluster = Cluster(priests=options.priests, workdir=workdir,
                                redis_url=options.redis_url, ledger_dir=options.ledger_dir,
-                               priest_argv=options.priest_argv)
+                               priest_argv=options.priest_argv, rules=options.rules)
         self.priest_pids: list[int] = []
         self.seats_at_start: dict[int, int] = {}
 

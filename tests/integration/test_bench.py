@@ -61,13 +61,15 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     out, ledgers = tmp_path / "out.json", tmp_path / "ledgers"
     began = time.monotonic()
     done = subprocess.run([*cli(), "bench", "--seconds", "1", "--warmup", "0.5", "--priests", "3",
-                           "--json", str(out), "--ledger-dir", str(ledgers), "--keep"],
+                           "--json", str(out), "--ledger-dir", str(ledgers), "--keep",
+                           "--rules", "window=512"],
                           capture_output=True, text=True, timeout=120, env=env(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - began < 60
     report = json.loads(out.read_text())
 
     assert report["config"]["priests"] == 3 and report["config"]["seconds"] == 1.0
+    assert report["config"]["rules"] == "window=512" and "rules window=512" in done.stdout
     assert report["durability"]["fsync"] is True
     assert report["durability"]["ledger_dir"] == str(ledgers)
     assert sorted(p.name for p in ledgers.glob("*.ledger")) == [
@@ -98,6 +100,7 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     assert report["kept"]["ledgers"] == str(ledgers)
     logs = Path(report["kept"]["logs"])
     assert {"god.log", "priest-0.log", "citizen-seq-0.log"} <= {p.name for p in logs.iterdir()}
+    assert "rules changed: window=512" in (logs / "priest-0.log").read_text()   # they got them
     shutil.rmtree(logs.parent)
 
 
@@ -115,6 +118,13 @@ def test_bench_refuses_a_bad_window() -> None:
                           timeout=60, env=env())
     assert done.returncode == 2
     assert "--window" in done.stderr and "'16,0'" in done.stderr
+
+
+def test_bench_refuses_bad_rules_before_it_starts_anything() -> None:
+    done = subprocess.run([*cli(), "bench", "--rules", "window=0"], capture_output=True,
+                          text=True, timeout=60, env=env())
+    assert done.returncode == 2
+    assert "--rules" in done.stderr and "window must be at least 1" in done.stderr
 
 
 def test_percentiles_are_nearest_rank() -> None:

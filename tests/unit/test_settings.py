@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paxos_redis.settings import Settings, SettingsError
+from paxos_redis.settings import Settings, SettingsError, parse_rules, rules_changed
 
 
 def test_the_environment_sets_the_decree_limit_and_the_tick() -> None:
@@ -29,6 +29,13 @@ def test_paxos_rules_changes_the_named_rules_and_keeps_the_others() -> None:
     s = Settings.from_env({"PAXOS_RULES": "window_bytes=16777216, batch=128,thrifty=false"})
     assert (s.rules.window_bytes, s.rules.batch, s.rules.thrifty) == (16 << 20, 128, False)
     assert s.rules.window == Settings().rules.window == 1024
+
+
+def test_the_rules_changed_read_back_as_the_same_rules() -> None:
+    rules = parse_rules("batch=128,thrifty=false")
+    assert rules_changed(rules) == "batch=128,thrifty=false"
+    assert parse_rules(rules_changed(rules)) == rules
+    assert rules_changed(Settings().rules) == ""
 
 
 @pytest.mark.parametrize("text, says", [
