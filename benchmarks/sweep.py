@@ -91,7 +91,7 @@ def _finish(a: argparse.Namespace, started: dt.datetime, kind: str, command: str
         notes = [f"Effective: {a.seconds:g} s per phase after {a.warmup:g} s warm-up, "
                  f"{a.payload if kind != 'sweep' else 'each'}-byte decrees, window {a.window}"
                  + (f", {a.priests} priests" if kind != "sweep" else "") + ".",
-                 results.machine_line(None), results.DURABILITY.format(fs="see raw figures"),
+                 results.machine_line(None), results.DURABILITY.format(fs=_filesystem(raw)),
                  results.CPU_NOTE]
         if kind == "window sweep":
             notes.append("Each row is one saturated phase on the same parliament with that many "
@@ -104,3 +104,10 @@ def _finish(a: argparse.Namespace, started: dt.datetime, kind: str, command: str
             print(f"logs kept in {children.logdir}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _filesystem(raw: dict[str, Any]) -> str:
+    """The ledgers' filesystem as the first paxos-redis report of ``raw`` found it."""
+    reports = [raw.get("paxos_redis")] + [r.get("paxos_redis") for r in raw.get("sweep", [])]
+    found = [dig(r, "durability", "ledger_filesystem") for r in reports]
+    return next((fs for fs in found if fs), "?")
