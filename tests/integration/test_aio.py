@@ -191,3 +191,20 @@ def test_an_async_client_is_bound_to_one_loop(setup: Setup) -> None:
         with pytest.raises(RuntimeError, match="one AsyncClient per event loop"):
             await client.petition(b"second loop")
     asyncio.run(elsewhere())
+
+
+def test_junk_on_the_reply_stream_is_ignored(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    setup.president.start()
+
+    async def body(client: AsyncClient) -> tuple[int, int]:
+        stream = client.reply_stream
+        await client.redis.xadd(stream, {b"passed": b"\x00\x00\x00"})        # cut short
+        await client.redis.xadd(stream, {b"passed": b"\x00" * 8 + b"\x00\x00\x00\x05\x09ab"})
+        await client.redis.xadd(stream, {b"nonsense": b"1"})
+        return await client.petition(b"still works", pid="p-1"), \
+            await client.petition(b"again", pid="p-2")
+
+    first, second = setup.run(body)
+    assert (first, second) == (setup.president.first["p-1"], setup.president.first["p-2"])
+    assert caplog.text.count("ignoring a malformed entry on the reply stream") == 3
+    assert "field 'passed': truncated entry header" in caplog.text
