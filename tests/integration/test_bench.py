@@ -171,6 +171,25 @@ def test_the_timeline_matches_every_stage_of_every_petition() -> None:
         assert int(n.rstrip(" |")) >= (76 if stage.startswith("voter") else 38), stage
 
 
+@pytest.mark.redis
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
+def test_the_fsync_share_script_runs_each_side_on_its_filesystem() -> None:
+    from paxos_redis.bench.procfs import filesystem
+    if filesystem(Path("/dev/shm")) != "tmpfs" or filesystem(Path("/var/tmp")) == "tmpfs":
+        pytest.skip("needs /dev/shm on tmpfs and /var/tmp on a disk")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fsync_share.py"
+    result = subprocess.run([sys.executable, str(script), "--pairs", "1", "--seconds", "1",
+                             "--warmup", "0.5"], env=env(), capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r[:2] for r in rows[1:]] == [["disk", filesystem(Path("/var/tmp"))], ["tmpfs", "tmpfs"]]
+    assert all(float(r[2].replace(",", "")) > 0 and 0 < float(r[3]) <= float(r[5])
+               for r in rows[1:])
+    assert "the fsyncs take" in result.stdout
+
+
 def test_a_priest_without_a_known_seat_is_named_by_pid_in_the_table() -> None:
     from paxos_redis.bench.report import text
     config = {"priests": 2, "payload_bytes": 100, "seconds": 1, "warmup_seconds": 1,
