@@ -71,6 +71,8 @@ class Priest:
         #: it; we ask for it only if the announcements do not bring it in time
         self.awaited: tuple[int, int] | None = None
         self.inquiry_tick = -(10**9)
+        #: seat -> (tick, start, stop): the transcript last sent it, of decrees start..stop-1
+        self.told: dict[int, tuple[int, int, int]] = {}
         self._local: list[Message] = []
         self._effects: Effects | None = None
 
@@ -272,8 +274,17 @@ class Priest:
     # ------------------------------------------------------------ clerks' traffic
 
     def handle_inquiry(self, m: Inquiry) -> None:
+        """Send the decrees the inquirer lacks, one message's worth; not again while the
+        last transcript sent it, which covers what it asks, is under ``inquiry_ticks`` old
+        (a priest slow to read finds an inquirer's repeats piled up in its inbox, and
+        would otherwise send the same transcript for each)."""
+        told = self.told.get(m.sender)
+        if told is not None and told[1] <= m.known < told[2] and \
+                self.now - told[0] < self.rules.inquiry_ticks:
+            return
         entries = self._passed_from(m.known)
         if entries:
+            self.told[m.sender] = (self.now, m.known, entries[-1][0] + 1)
             self.send(m.sender, Transcript(self.seat, self.law.known, entries))
 
     def _passed_from(self, start: int) -> tuple[Entry, ...]:

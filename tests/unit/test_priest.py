@@ -367,6 +367,23 @@ def test_inquiry_is_answered_by_a_transcript_from_the_asked_number() -> None:
     assert eff.messages == [(2, Transcript(1, 3, ((0, A), (1, B))))]   # at most Rules.batch
 
 
+def test_repeated_inquiries_piled_up_get_one_transcript_until_inquiry_ticks_pass() -> None:
+    """A priest slow to read finds an inquirer's repeats together in its inbox: the
+    transcript it sends covers them all, so it sends it once, not once per inquiry."""
+    p = make(1, 3, Rules(batch=2, inquiry_ticks=2))
+    p.receive(SuccessfulBallot(0, B1, 4, ((0, A), (1, B), (2, C), (3, D))))
+    first = (2, Transcript(1, 4, ((0, A), (1, B))))
+    assert p.receive(Inquiry(2, 0)).messages == [first]
+    assert p.receive(Inquiry(2, 0)).messages == []           # the same, piled up
+    assert p.receive(Inquiry(2, 1)).messages == []           # within what was just sent
+    assert p.receive(Inquiry(0, 0)).messages == [(0, Transcript(1, 4, ((0, A), (1, B))))]
+    assert p.receive(Inquiry(2, 2)).messages == [(2, Transcript(1, 4, ((2, C), (3, D))))]
+    p.tick()
+    assert p.receive(Inquiry(2, 2)).messages == []
+    p.tick()                                                 # inquiry_ticks later: a lost
+    assert p.receive(Inquiry(2, 2)).messages == [(2, Transcript(1, 4, ((2, C), (3, D))))]
+
+
 def test_inquiry_for_what_the_priest_does_not_know_gets_no_answer() -> None:
     p = make()
     p.receive(SuccessfulBallot(0, B1, 1, ((0, A),)))
