@@ -35,9 +35,9 @@ from .framing import (
     Faults,
     LedgerFailed,
     TornTail,
-    framed,
+    framed_parts,
     fsync_dir,
-    write_all,
+    write_parts,
 )
 from .protocol.codec import pack_entries, unpack_entries
 from .protocol.effects import Enacted
@@ -55,10 +55,14 @@ def archive_path(ledger: Path) -> Path:
 
 
 def encode_chunk(entries: Sequence[Enacted]) -> bytes:
+    return b"".join(chunk_parts(entries))
+
+
+def chunk_parts(entries: Sequence[Enacted]) -> list[bytes]:
+    """A chunk's payload as its head (start, count, duplicates) and its packed entries."""
     dups = [(e.n, e.first) for e in entries if e.first != e.n]
-    return (_HEAD.pack(entries[0].n, len(entries), len(dups))
-            + b"".join(_DUP.pack(n, first) for n, first in dups)
-            + pack_entries(entries))
+    return [_HEAD.pack(entries[0].n, len(entries), len(dups))
+            + b"".join(_DUP.pack(n, first) for n, first in dups), pack_entries(entries)]
 
 
 def decode_chunk(payload: bytes) -> list[Enacted]:
@@ -232,7 +236,7 @@ class FileArchive:
         if not entries:
             return
         chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
-        frames = [framed(encode_chunk(chunk)) for chunk in chunks]
+        frames = [framed_parts(chunk_parts(chunk)) for chunk in chunks]
         created = self.fd is None
         try:
             if self.fd is None:
@@ -242,7 +246,7 @@ class FileArchive:
             if header:
                 os.ftruncate(self.fd, 0)             # nothing, or a header cut short
             self._fault("archive-write")
-            write_all(self.fd, header + b"".join(frames))
+            write_parts(self.fd, [header, *(part for frame in frames for part in frame)])
             self._fault("archive-fsync")
             os.fsync(self.fd)
             if created:
@@ -254,7 +258,7 @@ class FileArchive:
         for chunk, frame in zip(chunks, frames, strict=True):
             self.starts.append(chunk[0].n)
             self.offsets.append(pos)
-            pos += len(frame)
+            pos += sum(map(len, frame))
         self.size, self.end = pos, entries[-1].n + 1
 
     def _fault(self, stage: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 FRAME = struct.Struct(">II")
+_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 16
 T = TypeVar("T")
 #: Fault hook consulted before each durable step ("write", "fsync", "archive-write",
 #: "archive-fsync", "compact-write", "compact-fsync", "compact-rename", "compact-dirsync");
@@ -63,6 +64,15 @@ def framed(payload: bytes) -> bytes:
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def framed_parts(parts: list[bytes]) -> list[bytes]:
+    """The frame of the payload ``b"".join(parts)``, as its header and ``parts``: written
+    with :func:`write_parts`, a large payload is never copied into one buffer."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [FRAME.pack(sum(map(len, parts)), crc), *parts]
+
+
 def read_frame(data: bytes, pos: int,
                decode: Callable[[bytes], T]) -> tuple[T | None, int, str]:
     """(decoded payload or None, end of the frame, problem) for the frame at ``pos``.
@@ -88,6 +98,20 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def write_parts(fd: int, parts: list[bytes]) -> None:
+    """Write ``parts`` one after the other, as ``write_all(fd, b"".join(parts))`` would,
+    without joining them: ``writev`` of up to IOV_MAX buffers at a time."""
+    views: list[bytes | memoryview] = [p for p in parts if p]
+    i = 0
+    while i < len(views):
+        written = os.writev(fd, views[i : i + _IOV_MAX])
+        while i < len(views) and written >= len(views[i]):
+            written -= len(views[i])
+            i += 1
+        if written:                                  # a part written in part: its rest next
+            views[i] = memoryview(views[i])[written:]
 
 
 def fsync_dir(path: Path) -> None:

@@ -43,8 +43,9 @@ from .framing import (
     TornTail,
     fsync_dir,
     write_all,
+    write_parts,
 )
-from .ledger_replay import MAGIC, check_archived, frame, replay, replay_ledger
+from .ledger_replay import MAGIC, check_archived, frame, frame_parts, replay, replay_ledger
 from .ledger_text import dump, law_line, law_lines
 from .protocol.records import Record, Seat
 
@@ -68,7 +69,8 @@ class _Ledger:
         #: the law moved out of the ledger by compaction
         self.archive = archive
         self.pending: list[Record] = []  # appended, not yet in indelible ink
-        self._buffer = bytearray()  # their frames
+        self._parts: list[bytes] = []  # their frames, in parts (written without a join)
+        self._pending_size = 0         # their bytes
         self.size, self.fsync_count = size, 0  # bytes durable; fsyncs made by sync()
         self._failed: OSError | None = None
         self._closed = False
@@ -77,14 +79,16 @@ class _Ledger:
         """Add ``records`` to the batch; nothing is durable until :meth:`sync`."""
         self._check_writable()
         batch = list(records)
-        framed_ = [frame(record) for record in batch]  # a bad record fails here, adding nothing
-        self._buffer += b"".join(framed_)
+        framed_ = [frame_parts(record) for record in batch]  # a bad record fails here,
+        for parts in framed_:                                 # adding nothing
+            self._parts += parts
+            self._pending_size += sum(map(len, parts))
         self.pending += batch
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of records appended but not yet synced."""
-        return len(self._buffer)
+        return self._pending_size
 
     def sync(self) -> None:
         """Write the batch and fsync once (group commit).  An OSError surfaces, and the
@@ -92,15 +96,15 @@ class _Ledger:
         self._check_writable()
         if not self.pending:
             return
-        data, batch = bytes(self._buffer), self.pending
-        self._buffer, self.pending = bytearray(), []
+        parts, size, batch = self._parts, self._pending_size, self.pending
+        self._parts, self._pending_size, self.pending = [], 0, []
         try:
-            self._flush(data, batch)
+            self._flush(parts, batch)
         except OSError as exc:
             self._failed = exc
             raise
         self.fsync_count += 1
-        self.size += len(data)
+        self.size += size
 
     def write(self, records: Iterable[Record]) -> None:
         """Append ``records`` and make them durable with one fsync."""
@@ -141,7 +145,7 @@ class _Ledger:
         if self.faults is not None:
             self.faults(stage)
 
-    def _flush(self, data: bytes, batch: list[Record]) -> None:
+    def _flush(self, parts: list[bytes], batch: list[Record]) -> None:
         raise NotImplementedError
 
     def _replace(self, data: bytes, records: list[Record]) -> None:
@@ -215,9 +219,9 @@ class FileLedger(_Ledger):
             raise
         return cls(path, fd, records, torn.offset if torn else len(data), torn, faults, archive)
 
-    def _flush(self, data: bytes, batch: list[Record]) -> None:
+    def _flush(self, parts: list[bytes], batch: list[Record]) -> None:
         self._fault("write")
-        write_all(self._fd, data)
+        write_parts(self._fd, parts)
         self._fault("fsync")
         os.fsync(self._fd)
 
@@ -327,7 +331,7 @@ class MemoryLedger(_Ledger):
                          archive if archive is not None else MemoryArchive(faults))
         self.name, self.faults, self.durable = "<memory>", faults, durable
 
-    def _flush(self, data: bytes, batch: list[Record]) -> None:
+    def _flush(self, parts: list[bytes], batch: list[Record]) -> None:
         self._fault("write")
         self._fault("fsync")
         self.durable.extend(batch)

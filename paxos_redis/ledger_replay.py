@@ -11,8 +11,16 @@ import re
 from pathlib import Path
 
 from .archive import FileArchive, archive_path
-from .framing import FRAME, CorruptLedger, TornTail, framed, read_frame
-from .protocol.records import Archived, Passed, Record, Seat, decode_record, encode_record
+from .framing import FRAME, CorruptLedger, TornTail, framed, framed_parts, read_frame
+from .protocol.records import (
+    Archived,
+    Passed,
+    Record,
+    Seat,
+    decode_record,
+    encode_record,
+    encode_record_parts,
+)
 
 MAGIC = b"PAXOS-LEDGER 1\n"
 _KIND = re.compile(rb"[SPTVLA]")  # first payload byte of every record kind
@@ -21,6 +29,11 @@ _KIND = re.compile(rb"[SPTVLA]")  # first payload byte of every record kind
 def frame(record: Record) -> bytes:
     """One record as it lies in the ledger: length, checksum, payload."""
     return framed(encode_record(record))
+
+
+def frame_parts(record: Record) -> list[bytes]:
+    """:func:`frame` in parts whose join is the frame (a large record is not copied)."""
+    return framed_parts(encode_record_parts(record))
 
 
 def _good_frame_after(data: bytes, pos: int) -> int | None:

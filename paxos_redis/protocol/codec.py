@@ -14,7 +14,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from .ballot import Ballot
-from .decree import Decree
+from .decree import KEEP_WIRE, Decree
 from .errors import MalformedMessage, ProtocolError
 from .messages import BY_CODE, CITIZEN_ID, Entry, Message, Vote
 
@@ -31,13 +31,28 @@ Fields = Mapping[Any, Any]
 def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -> bytes:
     """``(n, decree)`` entries, length-prefixed; longer tuples (an ``Enacted``) pack their
     first two items."""
-    pack, parts = _ENTRY.pack, []                 # every priest, several times per decree
+    pack = _ENTRY.pack                            # every priest, several times per decree
+    parts: list[bytes] = []
     for entry in entries:
         decree = entry[1]
-        data = decree.wire or decree.encode()
+        data = decree.wire
+        if data is None and len(decree.body) > KEEP_WIRE:
+            _large(parts, pack(entry[0], _size(decree)), decree)
+            continue
+        data = data or decree.encode()
         parts.append(pack(entry[0], len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def _size(decree: Decree) -> int:
+    return 1 + len(decree.petition.encode()) + len(decree.body)
+
+
+def _large(parts: list[bytes], header: bytes, decree: Decree) -> None:
+    """A large decree (it keeps no encoding) as its pieces: its body is copied once, by
+    the packer's join."""
+    parts += (header, decree.head(), decree.body)
 
 
 def unpack_entries(data: bytes) -> tuple[Entry, ...]:
@@ -88,9 +103,14 @@ def unpack_ids(data: bytes) -> list[tuple[int, str]]:
 
 
 def pack_votes(votes: tuple[Vote, ...]) -> bytes:
-    pack, parts = _VOTE.pack, []
+    pack = _VOTE.pack
+    parts: list[bytes] = []
     for n, ballot, decree in votes:
-        data = decree.wire or decree.encode()
+        data = decree.wire
+        if data is None and len(decree.body) > KEEP_WIRE:
+            _large(parts, pack(n, ballot.round, ballot.priest, _size(decree)), decree)
+            continue
+        data = data or decree.encode()
         parts.append(pack(n, ballot.round, ballot.priest, len(data)))
         parts.append(data)
     return b"".join(parts)
@@ -122,9 +142,14 @@ def unpack_numbers(data: bytes) -> tuple[int, ...]:
 
 
 def pack_decrees(decrees: tuple[Decree, ...]) -> bytes:
-    pack, parts = _LENGTH.pack, []
+    pack = _LENGTH.pack
+    parts: list[bytes] = []
     for decree in decrees:
-        data = decree.wire or decree.encode()
+        data = decree.wire
+        if data is None and len(decree.body) > KEEP_WIRE:
+            _large(parts, pack(_size(decree)), decree)
+            continue
+        data = data or decree.encode()
         parts.append(pack(len(data)))
         parts.append(data)
     return b"".join(parts)

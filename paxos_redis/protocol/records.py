@@ -89,18 +89,28 @@ def _ballot(data: bytes) -> Ballot:
 
 def encode_record(record: Record) -> bytes:
     """Record -> bytes (kind byte, then the body); a value out of range is a ProtocolError."""
+    return b"".join(encode_record_parts(record))
+
+
+def encode_record_parts(record: Record) -> list[bytes]:
+    """:func:`encode_record` in parts whose join is the encoding (the entries of a Passed or
+    Votes record stay one part: not copied again behind their kind and ballot)."""
     try:
         return _encode(record)
     except struct.error as exc:
         raise ProtocolError(f"cannot encode {type(record).__name__}: {exc}") from None
 
 
-def _encode(record: Record) -> bytes:
+def _encode(record: Record) -> list[bytes]:
     if isinstance(record, Passed):
-        return b"L" + pack_entries(record.entries)
+        return [b"L", pack_entries(record.entries)]
     if isinstance(record, Votes):
-        return b"V" + _BALLOT.pack(record.ballot.round, record.ballot.priest) + pack_entries(
-            record.entries)
+        return [b"V" + _BALLOT.pack(record.ballot.round, record.ballot.priest),
+                pack_entries(record.entries)]
+    return [_encode_small(record)]
+
+
+def _encode_small(record: Record) -> bytes:
     if isinstance(record, Promise):
         return b"P" + _BALLOT.pack(record.ballot.round, record.ballot.priest)
     if isinstance(record, Tried):

@@ -93,6 +93,21 @@ def test_archive_round_trip_across_chunks_and_reopen(tmp_path: Path) -> None:
         again.append([Enacted(5, d(5), 5)])
 
 
+def test_archive_of_large_decrees_reads_back_and_holds_its_chunks_frames(tmp_path: Path) -> None:
+    from paxos_redis.archive import encode_chunk
+    from paxos_redis.framing import framed
+    path = tmp_path / "x.ledger.law"
+    entries = [Enacted(n, Decree(f"p{n}", os.urandom(20480)), n) for n in range(CHUNK + 3)]
+    archive = FileArchive.open(path)
+    archive.append(entries)
+    archive.close()
+    assert path.read_bytes() == MAGIC + framed(encode_chunk(entries[:CHUNK])) + framed(
+        encode_chunk(entries[CHUNK:]))
+    again = FileArchive.open(path)
+    assert again.end == len(entries) and again.read(CHUNK - 1, 4) == entries[CHUNK - 1:]
+    again.close()
+
+
 def test_archive_twin_reads_like_the_file() -> None:
     twin = MemoryArchive()
     twin.append([Enacted(n, d(n), n) for n in range(5)])
