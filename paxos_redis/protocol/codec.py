@@ -37,7 +37,7 @@ def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -
         decree = entry[1]
         data = decree.wire
         if data is None and len(decree.body) > KEEP_WIRE:
-            _large(parts, pack(entry[0], _size(decree)), decree)
+            _large(parts, lambda size: pack(entry[0], size), decree)
             continue
         data = data or decree.encode()
         parts.append(pack(entry[0], len(data)))
@@ -45,14 +45,11 @@ def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -
     return b"".join(parts)
 
 
-def _size(decree: Decree) -> int:
-    return 1 + len(decree.petition.encode()) + len(decree.body)
-
-
-def _large(parts: list[bytes], header: bytes, decree: Decree) -> None:
-    """A large decree (it keeps no encoding) as its pieces: its body is copied once, by
-    the packer's join."""
-    parts += (header, decree.head(), decree.body)
+def _large(parts: list[bytes], header: Callable[[int], bytes], decree: Decree) -> None:
+    """A large decree (it keeps no encoding) as its pieces, after ``header(its size)``: its
+    body is copied once, by the packer's join."""
+    head = decree.head()
+    parts += (header(len(head) + len(decree.body)), head, decree.body)
 
 
 def unpack_entries(data: bytes) -> tuple[Entry, ...]:
@@ -108,7 +105,7 @@ def pack_votes(votes: tuple[Vote, ...]) -> bytes:
     for n, ballot, decree in votes:
         data = decree.wire
         if data is None and len(decree.body) > KEEP_WIRE:
-            _large(parts, pack(n, ballot.round, ballot.priest, _size(decree)), decree)
+            _large(parts, lambda size: pack(n, ballot.round, ballot.priest, size), decree)
             continue
         data = data or decree.encode()
         parts.append(pack(n, ballot.round, ballot.priest, len(data)))
@@ -147,7 +144,7 @@ def pack_decrees(decrees: tuple[Decree, ...]) -> bytes:
     for decree in decrees:
         data = decree.wire
         if data is None and len(decree.body) > KEEP_WIRE:
-            _large(parts, pack(_size(decree)), decree)
+            _large(parts, pack, decree)
             continue
         data = data or decree.encode()
         parts.append(pack(len(data)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,7 @@ from paxos_redis.protocol.codec import (
     unpack_numbers,
     unpack_votes,
 )
+from paxos_redis.protocol.decree import KEEP_WIRE
 from paxos_redis.protocol.errors import ProtocolError
 from paxos_redis.protocol.messages import BY_CODE
 
@@ -555,3 +557,23 @@ def test_ids_pack_as_entries_of_empty_decrees(pairs: list[tuple[int, str]]) -> N
 def test_malformed_ids_are_refused(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         unpack_ids(data)
+
+
+
+@pytest.mark.parametrize("size", [KEEP_WIRE - 1, KEEP_WIRE, KEEP_WIRE + 1, 20480])
+def test_large_decrees_pack_to_the_same_bytes_as_their_encodings(size: int) -> None:
+    """A decree too large to keep its encoding is packed from its head and body, in every
+    packer: the same bytes as packing its encoding, and it reads back."""
+    big, small = Decree("caf\u00e9", bytes(range(256)) * (size // 256)), Decree("s", b"small")
+    entries = ((3, big), (4, small))
+    votes = ((3, Ballot(2, 1), big), (4, Ballot(2, 1), small))
+    assert pack_entries(entries) == b"".join(
+        struct.pack(">QI", n, len(d.encode())) + d.encode() for n, d in entries)
+    assert pack_votes(votes) == b"".join(
+        struct.pack(">QQiI", n, b.round, b.priest, len(d.encode())) + d.encode()
+        for n, b, d in votes)
+    assert pack_decrees((big, small)) == b"".join(
+        struct.pack(">I", len(d.encode())) + d.encode() for d in (big, small))
+    assert unpack_entries(pack_entries(entries)) == entries
+    assert unpack_votes(pack_votes(votes)) == votes
+    assert unpack_decrees(pack_decrees((big, small))) == (big, small)
