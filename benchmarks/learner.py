@@ -25,7 +25,7 @@ import checkout  # noqa: F401  (first: this checkout's paxos_redis, whatever the
 
 from paxos_redis.compaction import compact, due  # noqa: E402
 from paxos_redis.ledger import FileLedger  # noqa: E402
-from paxos_redis.protocol import Ballot, Decree, Priest, Rules, Seat  # noqa: E402
+from paxos_redis.protocol import Ballot, Decree, Founding, Identity, Priest, Rules  # noqa: E402
 from paxos_redis.protocol.messages import SuccessfulBallot  # noqa: E402
 from paxos_redis.wire import Wire  # noqa: E402
 
@@ -36,15 +36,18 @@ def run(decrees: int, batch: int, payload: int) -> dict[str, float]:
     """CPU-us per decree of each stage, learning ``decrees`` in messages of ``batch``."""
     tmp = Path(tempfile.mkdtemp(prefix="paxos-learner-", dir="/var/tmp"))
     try:
-        seat, rules, wire = Seat("bench", 3, 5), Rules(), Wire("bench")
-        ledger = FileLedger.open(tmp / "ledger", create=seat)
-        priest = Priest(seat, rules)
+        # a member of five, learning from the president (priest 1) the law it founded
+        me, rules, wire = Identity("bench", 4), Rules(), Wire("bench")
+        ledger = FileLedger.open(tmp / "ledger", create=me)
+        priest = Priest(me, rules)
         priest.law.resume(ledger.archive)
+        founding = Founding("bench", 4096, (1, 2, 3, 4, 5)).decree()
         messages = []
         for start in range(0, decrees, batch):
-            entries = tuple((n, Decree(f"{os.urandom(16).hex()}-{n}", os.urandom(payload)))
+            entries = tuple((n, founding if n == 0 else
+                             Decree(f"{os.urandom(16).hex()}-{n}", os.urandom(payload)))
                             for n in range(start, min(decrees, start + batch)))
-            messages.append(wire.seal(SuccessfulBallot(0, Ballot(1, 0), start + len(entries),
+            messages.append(wire.seal(SuccessfulBallot(1, Ballot(1, 1), start + len(entries),
                                                        entries)))
         spent = dict.fromkeys(STAGES, 0.0)
         every, clock = max(1, rules.law_memory // 2), time.process_time

@@ -32,6 +32,7 @@ from checkout import HERE  # noqa: E402  (first: this checkout's paxos_redis)
 from paxos_redis.bench.cluster import BenchError, Cluster  # noqa: E402
 from paxos_redis.bench.procfs import machine, peak_rss_kib  # noqa: E402
 from paxos_redis.protocol import Rules  # noqa: E402
+from paxos_redis.roster import read_roster  # noqa: E402
 
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
 SAMPLE_S = 1.0
@@ -98,13 +99,14 @@ def files(ledgers: Path) -> dict[str, int]:
             if p.is_file() and not p.name.endswith(".lock")}
 
 
-def snapshot(cluster: Cluster, began: float, known: dict[int, int]) -> dict[str, Any]:
-    """One checkpoint: every figure the issue asks about, at this moment."""
-    seats = cluster.seat_of()
+def snapshot(cluster: Cluster, began: float, known: dict[str, int]) -> dict[str, Any]:
+    """One checkpoint: every figure the issue asks about, at this moment (priests by
+    identity)."""
+    names = cluster.identity_of()
     priests = {}
-    for pid, seat in sorted(seats.items(), key=lambda kv: kv[1]):
-        priests[seat] = {"pid": pid, "known": known.get(seat), "rss_kib": rss_kib(pid),
-                         "peak_rss_kib": peak_rss_kib(pid)}
+    for pid, priest in sorted(names.items(), key=lambda kv: kv[1]):
+        priests[priest] = {"pid": pid, "known": known.get(priest), "rss_kib": rss_kib(pid),
+                           "peak_rss_kib": peak_rss_kib(pid)}
     streams = cluster.stream_lengths()
     memory = cluster.redis.info("memory")
     sizes = files(cluster.ledgers)
@@ -131,13 +133,9 @@ def done_at(proc: Any) -> float:
     return _ENDED.setdefault(proc.pid, time.monotonic())
 
 
-def knowns(cluster: Cluster) -> dict[int, int]:
-    out = {}
-    for seat in range(cluster.seats):
-        raw = cluster.redis.hget(cluster.keys.heartbeat(seat), "known")
-        if raw is not None:
-            out[seat] = int(raw)
-    return out
+def knowns(cluster: Cluster) -> dict[str, int]:
+    """What each priest knows, by identity, from the heartbeats."""
+    return {b.name: b.known for b in read_roster(cluster.redis, cluster.keys).values()}
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from paxos_redis.bench.cluster import Cluster  # noqa: E402
 
 
 def priest_timed(out: str) -> None:
-    """``paxos-redis priest``, writing per step that voted: seat, petition, read, commit,
+    """``paxos-redis priest``, writing per step that voted: identity, petition, read, commit,
     fsync start, fsync end and end of step (monotonic seconds)."""
     from paxos_redis.cli import main as cli_main
     from paxos_redis.messenger import Messenger
@@ -54,7 +54,7 @@ def priest_timed(out: str) -> None:
                 for _, d in m.entries] + [r.petition for r in effects.receipts]
         commit(self, effects, *args)
         if pids and "sync" in marks:
-            log.write(f"{self.seat} {pids[0]} {marks.get('read', began):.6f} {began:.6f} "
+            log.write(f"{self.id} {pids[0]} {marks.get('read', began):.6f} {began:.6f} "
                       f"{marks['sync']:.6f} {marks['synced']:.6f} {time.monotonic():.6f}\n")
 
     Messenger.receive_with = timed_receive               # type: ignore[method-assign]
@@ -98,8 +98,8 @@ def stages(traces: list[Path], sent: dict, receipts: dict, answered: dict) -> di
     steps: dict[str, dict[int, tuple[float, ...]]] = defaultdict(dict)
     for path in traces:
         for line in path.read_text().splitlines():
-            seat, pid, *times = line.split()
-            steps[pid][int(seat)] = tuple(float(t) for t in times)
+            priest, pid, *times = line.split()
+            steps[pid][int(priest)] = tuple(float(t) for t in times)
     out: dict[str, list[float]] = defaultdict(list)
 
     def ms(a: float, b: float) -> float:
@@ -112,11 +112,13 @@ def stages(traces: list[Path], sent: dict, receipts: dict, answered: dict) -> di
         president = min(seen, key=lambda s: seen[s][0])       # the first to read it
         read, commit, sync, synced, _ = seen[president]
         voters = sorted((v for s, v in seen.items() if s != president), key=lambda v: v[0])
+        # the begin ballot leaves as the president's step commits, while its own vote's
+        # fsync runs (Effects.before_records): voters may read it before that fsync starts
         out["citizen sends -> president reads"].append(ms(t0, read))
-        out["president reads -> fsyncs its vote (begin ballot out)"].append(ms(read, sync))
+        out["president reads -> commits its step (begin ballot out)"].append(ms(read, commit))
         out["president's fsync"].append(ms(sync, synced))
-        out["begin ballot out -> first voter reads"].append(ms(sync, voters[0][0]))
-        out["begin ballot out -> second voter reads"].append(ms(sync, voters[1][0]))
+        out["begin ballot out -> first voter reads"].append(ms(commit, voters[0][0]))
+        out["begin ballot out -> second voter reads"].append(ms(commit, voters[1][0]))
         for v_read, _, v_sync, v_synced, v_end in voters[:2]:
             out["voter reads -> starts its fsync"].append(ms(v_read, v_sync))
             out["voter's fsync"].append(ms(v_sync, v_synced))

@@ -7,7 +7,7 @@
    Parliament in it (the issue calibrated it at p50 0.31 ms on this machine kind).
 2. ``seq`` and ``saturated``: a parliament (:class:`paxos_redis.bench.cluster.Cluster`),
    one blocking citizen petitioning one at a time, then an ``AsyncClient`` with
-   ``--window`` petitions in flight; CPU-us per decree of every process, by seat (the
+   ``--window`` petitions in flight; CPU-us per decree of every process, by priest (the
    president marked), of redis-server and of the citizen (this process).
 
 Prints a table; nothing is written to RESULTS.md.  The figures move with the machine:
@@ -81,9 +81,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 def processes(cluster: Cluster) -> dict[str, int]:
-    president = int(cluster.redis.get(cluster.keys.president()) or -1)
-    named = {f"seat {seat}{' (president)' if seat == president else ''}": pid
-             for pid, seat in sorted(cluster.seat_of().items(), key=lambda kv: kv[1])}
+    raw = cluster.redis.get(cluster.keys.president())
+    president = raw.decode() if isinstance(raw, bytes) else raw
+    named = {f"priest {priest}{' (president)' if priest == president else ''}": pid
+             for pid, priest in sorted(cluster.identity_of().items(), key=lambda kv: kv[1])}
     assert cluster.redis_proc is not None
     named["redis-server"] = cluster.redis_proc.pid
     named["citizen"] = os.getpid()

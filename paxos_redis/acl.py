@@ -1,20 +1,22 @@
 """A least-privilege Redis ACL user for one parliament.
 
 Priests, gods and citizens of parliament ``NAME`` touch only keys under
-``paxos:{NAME}:`` (see :mod:`paxos_redis.keys`: inboxes, petitions, replies, law,
-dead letters, stats, heartbeats, config, president, seat claims, the election
-lock) and only the commands in :data:`COMMANDS`.  :func:`rules` turns that into
-``ACL SETUSER`` rules: the user may run nothing else, reach no other key, and
-subscribe to no channel.  The list was read off the code and checked against
-``INFO commandstats`` of a real ``redis-server`` after the integration tests;
-``tests/integration/test_acl.py`` runs a god, five priests and citizens as such a
-user and asserts that the server's ``ACL LOG`` stays empty.
+``paxos:{NAME}:`` (see :mod:`paxos_redis.keys`: inboxes, petitions, replies, dead
+letters, stats, heartbeats, the roster, identity claims, stamps, config, president,
+the election lock) and only the commands in :data:`COMMANDS`.  :func:`rules` turns
+that into ``ACL SETUSER`` rules: the user may run nothing else, reach no other key,
+and subscribe to no channel.  The list was read off the code (priests' heartbeats and
+claims, gods' founding and roster upkeep, citizens' reads of the roster, ``paxos-redis
+members``) and checked against the server's ``ACL LOG``:
+``tests/integration/test_acl.py`` runs a god, priests (founding, a listener admitted by
+decree, ``members``) and citizens as such a user and asserts that the log stays empty.
 
 AUTH and HELLO need no rule (Redis allows them to every connection).  ``SELECT``
 is allowed so that URLs naming a database (``redis://host:6379/3``) work; key
 rules apply in every database alike.  ``CLIENT SETINFO`` (sent by redis-py on every
 connection) exists from Redis 7.2 on; an older server refuses a rule that names it,
-so :func:`rules` leaves it out for ``redis_version < (7, 2)``.
+so :func:`rules` leaves it out for ``redis_version < (7, 2)``.  ``SET ... GET`` (the
+claim's renewal, which returns the holder it replaced) needs Redis 6.2 or later.
 
 Not covered: rq.  An rq worker running :mod:`paxos_redis.jobs` keeps its queues
 under ``rq:*`` and runs many more commands; give the worker's own Redis
@@ -46,17 +48,24 @@ COMMANDS: dict[str, str] = {
     "xinfo|groups": "the president finds how far the petitions were read, to trim them",
     "xpending": "the president finds the oldest petition not yet answered, to trim below it",
     "xgroup|create": "god and priests create the consumer groups (MKSTREAM)",
-    # hashes and strings: config, heartbeats, stats, president, election lock
-    "hset": "a priest's heartbeat",
-    "hsetnx": "god provisions the config (seats, parliament)",
-    "hget": "the seat count from the config",
-    "hgetall": "heartbeats (god, citizens, status)",
+    # hashes and strings: heartbeats, config, stats, claims, president, election lock
+    "hset": "a priest's heartbeat; god writes the genesis into the config",
+    "hsetnx": "god writes the founding (decree 0) into the config, once",
+    "hget": "gods read the founding from the config",
+    "hgetall": "heartbeats (gods, citizens, status, members, listeners)",
     "hincrby": "the dead-letter counter",
-    "exists": "is the parliament provisioned, which heartbeats are live",
-    "set": "the president's mark and god's election lock (NX PX)",
+    "set": "a priest's claim to its identity (NX PX; renewed with SET ... PX ... GET, which "
+           "returns the holder it replaced), the president's mark, god's election lock",
+    "get": "a starting priest reads who holds its identity's claim (and a stopping one, "
+           "whether it is still its own)",
     "pexpire": "the heartbeat's TTL",
     "expire": "the reply streams' TTL",
-    "del": "a stopped priest's heartbeat, a closed citizen's reply stream",
+    "del": "a stopped priest's heartbeat and claim, a closed citizen's reply stream",
+    # sorted sets: the roster of priests that beat, and their stamps
+    "zadd": "a priest enters the roster with each heartbeat, and shows its stamp (ZADD GT)",
+    "zrange": "the roster: gods, citizens, status, members and listeners find who beats",
+    "zremrangebyscore": "gods drop priests silent for ten minutes from the roster",
+    "zscore": "a starting priest reads the highest stamp its identity showed",
 }
 
 #: The first Redis with ``CLIENT SETINFO`` (older servers reject ``+client|setinfo``).

@@ -30,11 +30,10 @@ from .client import (
     check_timeout,
     encode_body,
     hint,
-    live_or_all,
+    live_priests,
     new_citizen_id,
     parse_reply,
     petition_id,
-    seats_from_config,
 )
 from .conduit import AsyncConduit
 from .connection import (
@@ -49,6 +48,7 @@ from .keys import Keys
 from .messenger import _entries, _fields, _flat, _max_block_ms
 from .protocol.decree import Decree
 from .protocol.effects import Receipt
+from .roster import read_roster_async
 
 log = logging.getLogger(__name__)
 #: Most XADDs in one pipelined round trip of the send batcher.
@@ -87,15 +87,13 @@ class AsyncClient:
     """
 
     def __init__(self, redis: Any, parliament: str, *, citizen_id: str | None = None,
-                 seats: int | None = None, max_decree_bytes: int = 1 << 20,
-                 retry: float = 1.0) -> None:
-        check_options(max_decree_bytes, retry, seats)
+                 max_decree_bytes: int = 1 << 20, retry: float = 1.0) -> None:
+        check_options(max_decree_bytes, retry)
         self.redis = redis
         self.keys = Keys(parliament)
         self.citizen_id = citizen_id if citizen_id is not None else new_citizen_id()
         self.reply_stream = self.keys.replies(self.citizen_id)
         self.max_decree_bytes, self.retry = max_decree_bytes, retry
-        self._seats = seats
         self._own_id, self._owns_redis, self._closed = citizen_id is None, False, False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_id: Any = b"0-0"
@@ -241,7 +239,7 @@ class AsyncClient:
 
     async def _ask(self, reader: LawReader, deadline: float) -> list[LawAnswer]:
         self._bind()
-        seats = await self._live_seats()
+        priests = live_priests(self.keys, await read_roster_async(self.redis, self.keys))
         req = uuid.uuid4().hex
         query = reader.query(req, self.citizen_id).fields()
         queue: asyncio.Queue[LawAnswer] = asyncio.Queue()
@@ -250,14 +248,14 @@ class AsyncClient:
         answers: list[LawAnswer] = []
         try:
             while not answers and self._time() < deadline:
-                await self._send([(self.keys.inbox(seat), query) for seat in seats])
+                await self._send([(self.keys.inbox(priest), query) for priest in priests])
                 wait = min(self.retry, deadline - self._time())
                 try:
                     answers.append(await asyncio.wait_for(queue.get(), max(0.0, wait)))
                 except asyncio.TimeoutError:
                     continue
             gather_until = min(deadline, self._time() + GATHER)
-            while answers and len(answers) < len(seats) and self._time() < gather_until:
+            while answers and len(answers) < len(priests) and self._time() < gather_until:
                 try:
                     answers.append(await asyncio.wait_for(queue.get(),
                                                           gather_until - self._time()))
@@ -269,19 +267,6 @@ class AsyncClient:
         finally:
             self._queues.pop(req, None)
 
-    async def _seat_count(self) -> int:
-        if self._seats is None:
-            raw = await self.redis.hget(self.keys.config(), "seats")
-            self._seats = seats_from_config(raw, self.keys)
-        return self._seats
-
-    async def _live_seats(self) -> list[int]:
-        seats = await self._seat_count()
-        pipe = self.redis.pipeline(transaction=False)
-        for seat in range(seats):
-            pipe.exists(self.keys.heartbeat(seat))
-        return live_or_all(seats, await pipe.execute())
-
     async def _hint(self) -> str:
         """Why nobody answered, from the heartbeats; one look per second however many ask."""
         if self._hint_task is None or (self._hint_task.done()
@@ -292,13 +277,7 @@ class AsyncClient:
 
     async def _look_for_hint(self) -> str:
         try:
-            seats = await self._seat_count()
-            pipe = self.redis.pipeline(transaction=False)
-            for seat in range(seats):
-                pipe.hgetall(self.keys.heartbeat(seat))
-            return hint(self.keys, await pipe.execute())
-        except ParliamentUnavailable as exc:
-            return str(exc)
+            return hint(self.keys, await read_roster_async(self.redis, self.keys))
         except TRANSIENT:
             return ""
 

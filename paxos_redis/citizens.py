@@ -6,9 +6,13 @@ be mistaken for one.  Field layouts:
 petitions stream   ``pid``, ``body``, ``reply`` (the citizen's id)
 replies stream     ``passed`` (packed ``(n, pid)`` pairs: every answer of one batch), or
                    ``pid``, ``n`` (the decree number it passed at) or ``pid``, ``error``
-                   ``req``, ``seat``, ``known``, ``decree`` (packed entries: a law answer)
+                   ``req``, ``priest``, ``known``, ``decree`` (packed entries: a law answer)
+                   ``voted``, ``priest``, ``of``, ``ballot``: one priest's receipts
 a priest's inbox   ``role=citizen code=1``: a law query with ``req``, ``reply``, ``from``, ``to``
                    ``role=god code=1``: "start a ballot"
+                   ``role=god code=2``: "found the parliament" with ``decree`` (decree 0)
+                   ``role=god code=3``: "propose this change of membership" with
+                   ``change`` (``admit HEX`` or ``remove HEX``) and ``nonce``
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .protocol.codec import (
 from .protocol.decree import Decree
 from .protocol.effects import Receipt
 from .protocol.errors import MalformedMessage, ProtocolError
+from .protocol.membership import Change, Founding, name, parse_name
 from .protocol.messages import CITIZEN_ID, Entry
 
 ROLE_CITIZEN = b"citizen"
@@ -163,7 +168,7 @@ def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, b
         if kind is Reply and item.n is not None:
             passed.setdefault(stream, []).append((item.n, item.pid))
         elif kind is Receipt:
-            key = (stream, item.seat, item.seats, item.ballot)
+            key = (stream, item.priest, item.of, item.ballot)
             voted.setdefault(key, []).append((item.n, item.petition))
         elif kind is Reply:
             out.append((stream, item.fields()))
@@ -171,9 +176,9 @@ def batch_replies(extra: list[tuple[str, Any]]) -> list[tuple[str, dict[bytes, b
             out.append((stream, item))
     for stream, pairs in passed.items():
         out.append((stream, {b"passed": pack_ids(pairs)}))
-    for (stream, seat, seats, ballot), pairs in voted.items():
-        out.append((stream, {b"voted": pack_ids(pairs), b"seat": str(seat).encode(),
-                             b"of": str(seats).encode(), b"ballot": ballot.encode().encode()}))
+    for (stream, priest, of, ballot), pairs in voted.items():
+        out.append((stream, {b"voted": pack_ids(pairs), b"priest": str(priest).encode(),
+                             b"of": str(of).encode(), b"ballot": ballot.encode().encode()}))
     return out
 
 
@@ -188,21 +193,22 @@ def parse_replies(fields: Mapping[Any, Any]) -> list[Reply] | list[Receipt]:
     """The answers in one reply-stream entry: a ``passed`` batch, one :class:`Reply`, or
     one priest's receipts (``voted``)."""
     if b"voted" in fields or "voted" in fields:
-        seat, seats = _number(fields, "seat"), _number(fields, "of")
-        if not 0 <= seat < seats:
-            raise MalformedMessage("seat", f"seat {seat} is outside a parliament of {seats}")
+        priest, of = _number(fields, "priest"), _number(fields, "of")
+        if not 0 < priest < 2**63 or not 0 < of <= 1000:
+            raise MalformedMessage("priest", f"priest {priest} or member count {of} is out of "
+                                   "range")
         try:
             ballot = Ballot.parse(_text(fields, "ballot"))
         except (ProtocolError, ValueError) as exc:
             raise MalformedMessage("ballot", str(exc)) from None
-        return [Receipt("", seat, seats, ballot, n, pid) for n, pid in _packed(fields, "voted")]
+        return [Receipt("", priest, of, ballot, n, pid) for n, pid in _packed(fields, "voted")]
     if b"passed" not in fields and "passed" not in fields:
         return [Reply.parse(fields)]
     return [Reply(pid, n=n) for n, pid in _packed(fields, "passed")]
 
 
 class Tally:
-    """Receipts counted per petition: a majority of the seats voting it at one decree number
+    """Receipts counted per petition: a majority of the members voting it at one decree number
     and one ballot passed it there, and the president that asked vouched that this number
     is where the law applies it.  Only petitions someone waits for are counted."""
 
@@ -212,9 +218,9 @@ class Tally:
     def add(self, receipt: Receipt) -> Reply | None:
         """Count ``receipt``; the answer once its petition has a majority, else None."""
         per = self._votes.setdefault(receipt.petition, {})
-        seats = per.setdefault((receipt.n, receipt.ballot, receipt.seats), set())
-        seats.add(receipt.seat)
-        if len(seats) <= receipt.seats // 2:
+        voters = per.setdefault((receipt.n, receipt.ballot, receipt.of), set())
+        voters.add(receipt.priest)
+        if len(voters) <= receipt.of // 2:
             return None
         del self._votes[receipt.petition]
         return Reply(receipt.petition, n=receipt.n)
@@ -256,13 +262,13 @@ class LawAnswer:
     """
 
     req: str
-    seat: int
+    priest: int
     known: int
     upto: int
     entries: tuple[Entry, ...]
 
     def fields(self) -> dict[bytes, bytes]:
-        return {b"req": self.req.encode(), b"seat": str(self.seat).encode(),
+        return {b"req": self.req.encode(), b"priest": str(self.priest).encode(),
                 b"known": str(self.known).encode(), b"upto": str(self.upto).encode(),
                 b"decree": pack_entries(self.entries)}
 
@@ -272,11 +278,43 @@ class LawAnswer:
             entries = unpack_entries(_get(fields, "decree"))
         except ProtocolError as exc:
             raise MalformedMessage("decree", str(exc)) from None
-        return cls(_text(fields, "req"), _number(fields, "seat"), _number(fields, "known"),
+        return cls(_text(fields, "req"), _number(fields, "priest"), _number(fields, "known"),
                    _number(fields, "upto"), entries)
 
 
 START_BALLOT = {b"role": ROLE_GOD, b"code": b"1"}
+GOD_START, GOD_FOUND, GOD_CHANGE = b"1", b"2", b"3"
+
+
+def found_fields(founding: Founding) -> dict[bytes, bytes]:
+    """God's word to a founder: decree 0."""
+    return {b"role": ROLE_GOD, b"code": GOD_FOUND, b"decree": founding.decree().encode()}
+
+
+def parse_found(fields: Mapping[Any, Any]) -> Decree:
+    try:
+        decree = Decree.decode(_get(fields, "decree"))
+        Founding.parse(decree)
+    except ProtocolError as exc:
+        raise MalformedMessage("decree", str(exc)) from None
+    return decree
+
+
+def change_fields(change: Change, nonce: str) -> dict[bytes, bytes]:
+    """God's (or an operator's) word to the president: propose this change of membership."""
+    return {b"role": ROLE_GOD, b"code": GOD_CHANGE,
+            b"change": f"{change.op} {name(change.priest)}".encode(), b"nonce": nonce.encode()}
+
+
+def parse_change(fields: Mapping[Any, Any]) -> tuple[Change, str]:
+    nonce = _text(fields, "nonce")
+    if not nonce.isalnum() or len(nonce) > 32:
+        raise MalformedMessage("nonce", f"expected 1-32 letters or digits, got {nonce[:40]!r}")
+    try:
+        op, who = _text(fields, "change").split()
+        return Change(op, parse_name(who)), nonce
+    except (ValueError, ProtocolError) as exc:
+        raise MalformedMessage("change", str(exc)) from None
 
 
 def role_of(fields: Mapping[Any, Any]) -> bytes:

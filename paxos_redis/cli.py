@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +16,18 @@ from . import demo
 from .bench import command as bench_command
 from .connection import check, connect, redact
 from .errors import PaxosError
-from .god import MembershipConflict
+from .god import God
+from .identity import open_ledger
 from .keys import Keys
 from .ledger import LedgerError, dump, law_line, law_lines, replay
-from .protocol import ProtocolError
+from .members import MembersError, change, listing
+from .protocol import LawConflict, ProtocolError
+from .protocol.membership import parse_name
+from .roster import read_roster
 from .settings import Settings, SettingsError
+from .status import format_table, status_rows
+from .wire import Wire
+from .worker import Worker
 
 log = logging.getLogger("paxos_redis")
 
@@ -47,14 +55,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paxos-redis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("priest", help="run one priest (takes the first free seat)")
+    p = sub.add_parser("priest", help="run one priest (a free ledger in --ledger-dir, or a new "
+                       "priest)")
     _common(p)
-    p.add_argument("--seat", help="take this seat (env PAXOS_SEAT; default: first free)")
-    p.add_argument("--priests", help="seats, if god has not provisioned them "
-                   "(env PAXOS_PRIESTS)")
-    p = sub.add_parser("god", help="provision the parliament and call ballots")
+    p.add_argument("--identity", metavar="HEX", help="run the priest of this ledger in "
+                   "--ledger-dir (env PAXOS_IDENTITY; default: the first no process holds, "
+                   "else a new priest)")
+    p = sub.add_parser("god", help="found the parliament, call ballots, keep N voters")
     _common(p)
-    p.add_argument("--priests", help="number of seats (env PAXOS_PRIESTS)")
+    p.add_argument("--priests", help="how many priests should vote (env PAXOS_PRIESTS)")
+    p.add_argument("--remove-after", type=float, default=30.0, metavar="SECONDS",
+                   help="remove a voter gone this long, so another can take its place "
+                   "(default 30)")
+    p = sub.add_parser("members", help="list the members; admit or remove a priest by decree")
+    _common(p)
+    p.add_argument("action", nargs="?", choices=("list", "add", "remove"), default="list")
+    p.add_argument("priest", nargs="?", metavar="HEX", help="the priest's identity")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the change to take effect (default 30)")
     p = sub.add_parser("petition", help="pass decrees; prints N,DECREE for each")
     _common(p)
     p.add_argument("decrees", nargs="+", metavar="DECREE", help="UTF-8 text")
@@ -66,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linearizable", action="store_true",
                    help="include every decree passed before this command started")
     p.add_argument("--timeout", type=float, default=10.0)
-    p = sub.add_parser("status", help="a table of seats, presidents and lag")
+    p = sub.add_parser("status", help="a table of priests: voters, listeners, president, lag")
     _common(p)
     p = sub.add_parser("ledger", help="dump one ledger file")
     p.add_argument("--file", required=True, type=Path, help="the ledger file")
@@ -87,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {k: getattr(args, k, None) for k in
-             ("redis_url", "parliament", "ledger_dir", "seat", "priests")}
+             ("redis_url", "parliament", "ledger_dir", "identity", "priests")}
     return Settings.from_env(**flags)
 
 
@@ -103,30 +121,53 @@ def _redis(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_priest(args: argparse.Namespace) -> int:
-    from .seats import claim, seats_in_force
-    from .worker import Worker
     settings = _settings(args)
     redis = _redis(settings)
-    seats = seats_in_force(settings, redis, wait_s=30.0)
-    worker = Worker(settings, redis, claim(settings, seats))
+    worker = Worker(settings, redis, open_ledger(settings))
     gc.set_threshold(*PRIEST_GC)
     worker.run()
     return 0
 
 
 def cmd_god(args: argparse.Namespace) -> int:
-    from .god import God
     settings = _settings(args)
     if settings.priests is None:
-        raise CliError("god needs the number of seats: --priests N (or env PAXOS_PRIESTS)")
-    god = God(settings, _redis(settings))
+        raise CliError("god needs the number of voting priests: --priests N (or env "
+                       "PAXOS_PRIESTS)")
+    if args.remove_after <= 0:
+        raise CliError(f"--remove-after must be positive, got {args.remove_after:g}")
+    god = God(settings, _redis(settings), remove_after_s=args.remove_after)
     god.provision()
-    import signal
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: god.stop())
-    log.info("god: parliament %r provisioned with %d seats; watching",
-             settings.parliament, settings.priests)
+    log.info("god: parliament %r, %d voters wanted; watching", settings.parliament,
+             settings.priests)
     god.run()
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    redis = _redis(settings)
+    if args.action == "list":
+        lines = listing(read_roster(redis, settings.keys))
+        if not lines:
+            raise CliError(f"no priest of parliament {settings.parliament!r} beats in this "
+                           "Redis")
+        print("\n".join(lines))
+        return 0
+    if args.priest is None:
+        raise CliError(f"members {args.action} needs the priest's identity (12 hex digits, as "
+                       "paxos-redis status shows it)")
+    if args.timeout <= 0:
+        raise CliError(f"--timeout must be positive, got {args.timeout:g}")
+    try:
+        priest = parse_name(args.priest)
+    except ProtocolError as exc:
+        raise CliError(str(exc)) from None
+    op = "admit" if args.action == "add" else "remove"
+    print(change(redis, settings.keys, Wire(settings.parliament, settings.secret), op, priest,
+                 timeout=args.timeout))
     return 0
 
 
@@ -156,12 +197,13 @@ def cmd_law(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import format_table, status_rows
     settings = _settings(args)
-    rows = status_rows(_redis(settings), settings.keys)
+    summary, rows = status_rows(_redis(settings), settings.keys)
     if not rows:
-        raise CliError(f"parliament {settings.parliament!r} is not provisioned in this Redis "
-                       "(start a god: paxos-redis god --priests N)")
+        raise CliError(f"no priest of parliament {settings.parliament!r} beats in this Redis "
+                       "(start priests and a god: paxos-redis god --priests N)")
+    if summary:
+        print(summary)
     print(format_table(rows))
     return 0
 
@@ -207,7 +249,8 @@ def cmd_acl(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"priest": cmd_priest, "god": cmd_god, "petition": cmd_petition, "law": cmd_law,
+COMMANDS = {"priest": cmd_priest, "god": cmd_god, "members": cmd_members,
+            "petition": cmd_petition, "law": cmd_law,
             "status": cmd_status, "ledger": cmd_ledger, "acl": cmd_acl, "demo": demo.run,
             "bench": bench_command.run}
 
@@ -219,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (CliError, PaxosError, LedgerError, SettingsError, ProtocolError,
-            AuthenticationError, MembershipConflict) as exc:
+            AuthenticationError, MembersError, LawConflict) as exc:
         print(f"paxos-redis: error: {exc}", file=sys.stderr)
         return 1
     except RedisError as exc:

@@ -7,7 +7,7 @@ be lost (a president killed mid-ballot), so the citizen re-sends the SAME
 petition id every ``retry`` seconds; the law passes a petition id once, and a
 retried petition is answered with the number of its first passing.
 
-The law is read from the priests: a law query goes to every seat's inbox and
+The law is read from the priests: a law query goes to every live priest's inbox and
 each live priest answers with the passed decrees of a span (chunked).  Every
 priest's law is a prefix of one law, so the answer that reaches furthest wins.
 ``sync()`` passes an internal no-op whose number is a barrier: a linearizable
@@ -38,6 +38,7 @@ from .messenger import _entries, _fields, _flat, _max_block_ms
 from .protocol.decree import INTERNAL, MAX_PETITION_ID, Decree
 from .protocol.effects import Receipt
 from .protocol.errors import ProtocolError
+from .roster import Beat, read_roster
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +48,7 @@ MAXLEN = 100_000
 #: Longest XREAD BLOCK on the reply stream, in ms (less if the socket timeout is short).
 READ_BLOCK_MS = 500
 READ_COUNT = 1_000
-#: After the first law answer, how long to wait for the other seats' answers (s).
+#: After the first law answer, how long to wait for the other priests' answers (s).
 GATHER = 0.05
 #: ``to`` of a law query with no ``stop``: "as far as you know" (fits the 20-digit wire field).
 FAR = 2**63 - 1
@@ -106,14 +107,11 @@ def petition_id(pid: str | None) -> str:
     return pid
 
 
-def check_options(max_decree_bytes: int, retry: float, seats: int | None) -> None:
+def check_options(max_decree_bytes: int, retry: float) -> None:
     if not isinstance(max_decree_bytes, int) or max_decree_bytes < 1:
         raise ValueError(f"max_decree_bytes must be an int >= 1, got {max_decree_bytes!r}")
     if not retry > 0:
         raise ValueError(f"retry must be > 0 seconds, got {retry!r}")
-    if seats is not None and (not isinstance(seats, int) or seats < 1):
-        raise ValueError(f"seats must be an int >= 1 (or None to read it from the "
-                         f"parliament's config), got {seats!r}")
 
 
 def check_timeout(timeout: float) -> None:
@@ -133,37 +131,33 @@ def parse_reply(fields: Mapping[Any, Any]) -> list[Reply] | list[Receipt] | list
         return []
 
 
-def seats_from_config(raw: Any, keys: Keys) -> int:
-    if raw is None:
-        raise ParliamentUnavailable(
-            f"parliament {keys.parliament!r} has no 'seats' in {keys.config()}: it is not "
-            "provisioned on this Redis (wrong URL or parliament name?). Start the god to "
-            "provision it, or pass seats= to the client")
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    if not text.isdigit() or int(text) < 1:
-        raise ParliamentUnavailable(f"{keys.config()} field 'seats' is {text!r}, not a number "
-                                    ">= 1; re-provision the parliament")
-    return int(text)
-
-
-def live_or_all(seats: int, beats: Sequence[Any]) -> list[int]:
-    """Seats whose heartbeat exists, or every seat if none does (heartbeats are advisory)."""
-    live = [seat for seat, beat in enumerate(beats) if beat]
-    return live or list(range(seats))
-
-
-def hint(keys: Keys, beats: Sequence[Mapping[Any, Any]]) -> str:
-    """What the heartbeats say about why the Parliament did not answer."""
-    live = [seat for seat, beat in enumerate(beats) if beat]
+def live_priests(keys: Keys, beats: Mapping[int, Beat]) -> list[int]:
+    """The priests to ask for the law: every live one that knows a founding (heartbeats are
+    advisory, and every priest's law is a prefix of one law)."""
+    live = sorted(p for p, beat in beats.items() if beat.genesis)
     if not live:
+        raise ParliamentUnavailable(
+            f"no priest of parliament {keys.parliament!r} that knows its founding beats on "
+            "this Redis: start the priest workers and a god (or check the Redis URL and "
+            "parliament name)")
+    return live
+
+
+def hint(keys: Keys, beats: Mapping[int, Beat]) -> str:
+    """What the heartbeats say about why the Parliament did not answer."""
+    if not beats:
         return (f"No priest of parliament {keys.parliament!r} has a heartbeat on this Redis: "
                 "start the priest workers (or check the Redis URL and parliament name)")
-    presidents = [seat for seat in live if beats[seat].get(b"president") in (b"1", "1")]
+    voters = sorted(b.name for b in beats.values() if b.role == "voter")
+    if not voters:
+        return (f"{len(beats)} priests are alive but none is a voter: the parliament is not "
+                "founded yet (is a god running? paxos-redis god --priests N)")
+    presidents = [b.name for b in beats.values() if b.president]
     if not presidents:
-        return (f"Priests in seats {live} are alive but none says it presides: a ballot may be "
-                "in progress, or no god is running to start one")
-    return (f"Priests in seats {live} are alive and seat {presidents[0]} presides; a majority "
-            "may be missing or the parliament is overloaded")
+        return (f"Voters {', '.join(voters)} are alive but none says it presides: a ballot may "
+                "be in progress, or no god is running to start one")
+    return (f"Voters {', '.join(voters)} are alive and {presidents[0]} presides; a majority "
+            "of the members may be missing or the parliament is overloaded")
 
 
 class LawReader:
@@ -221,20 +215,18 @@ class Client:
     thread-safe connection pool.
 
     ``citizen_id`` names the reply stream; give each live client its own (the
-    default is a fresh random id).  ``seats`` defaults to the parliament's
-    ``config`` hash.  ``retry``: seconds between re-sends of an unanswered petition.
+    default is a fresh random id).  ``retry``: seconds between re-sends of an unanswered
+    petition.
     """
 
     def __init__(self, redis: Any, parliament: str, *, citizen_id: str | None = None,
-                 seats: int | None = None, max_decree_bytes: int = 1 << 20,
-                 retry: float = 1.0) -> None:
-        check_options(max_decree_bytes, retry, seats)
+                 max_decree_bytes: int = 1 << 20, retry: float = 1.0) -> None:
+        check_options(max_decree_bytes, retry)
         self.redis = redis
         self.keys = Keys(parliament)
         self.citizen_id = citizen_id if citizen_id is not None else new_citizen_id()
         self.reply_stream = self.keys.replies(self.citizen_id)   # validates the id
         self.max_decree_bytes, self.retry = max_decree_bytes, retry
-        self._seats = seats
         self._own_id, self._owns_redis, self._closed = citizen_id is None, False, False
         self._cond = threading.Condition()
         self._reading = False
@@ -354,9 +346,9 @@ class Client:
         return reader.law
 
     def _ask(self, reader: LawReader, deadline: float) -> list[LawAnswer]:
-        """One round of law queries to the live seats; the answers that came back."""
+        """One round of law queries to the live priests; the answers that came back."""
         self._check_open()
-        seats = self._live_seats()
+        priests = live_priests(self.keys, read_roster(self.redis, self.keys))
         req = uuid.uuid4().hex
         query = reader.query(req, self.citizen_id).fields()
         with self._cond:
@@ -364,12 +356,12 @@ class Client:
         try:
             answers: list[LawAnswer] | None = None
             while answers is None and time.monotonic() < deadline:
-                self._send([(self.keys.inbox(seat), query) for seat in seats])
+                self._send([(self.keys.inbox(priest), query) for priest in priests])
                 until = min(deadline, time.monotonic() + self.retry)
                 answers = self._wait(lambda: list(self._answers[req]) or None, until)
-            if answers is not None and len(answers) < len(seats):   # let the others catch up
+            if answers is not None and len(answers) < len(priests):   # let the others catch up
                 until = min(deadline, time.monotonic() + GATHER)
-                self._wait(lambda: True if len(self._answers[req]) >= len(seats) else None, until)
+                self._wait(lambda: True if len(self._answers[req]) >= len(priests) else None, until)
                 with self._cond:
                     answers = list(self._answers[req])
             return answers or []
@@ -377,28 +369,9 @@ class Client:
             with self._cond:
                 del self._answers[req]
 
-    def _seat_count(self) -> int:
-        if self._seats is None:
-            self._seats = seats_from_config(self.redis.hget(self.keys.config(), "seats"),
-                                            self.keys)
-        return self._seats
-
-    def _live_seats(self) -> list[int]:
-        seats = self._seat_count()
-        pipe = self.redis.pipeline(transaction=False)
-        for seat in range(seats):
-            pipe.exists(self.keys.heartbeat(seat))
-        return live_or_all(seats, pipe.execute())
-
     def _hint(self) -> str:
         try:
-            seats = self._seat_count()
-            pipe = self.redis.pipeline(transaction=False)
-            for seat in range(seats):
-                pipe.hgetall(self.keys.heartbeat(seat))
-            return hint(self.keys, pipe.execute())
-        except ParliamentUnavailable as exc:
-            return str(exc)
+            return hint(self.keys, read_roster(self.redis, self.keys))
         except TRANSIENT:
             return ""
 

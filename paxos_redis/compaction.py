@@ -6,7 +6,7 @@ last compaction, the runtime:
 1. appends the applied law not yet archived to the archive and fsyncs it (the law
    file beside the ledger: :mod:`paxos_redis.archive`);
 2. replaces the ledger with the priest's :meth:`~paxos_redis.protocol.Priest.snapshot`
-   (seat, ``Archived(known)``, promise, last ballot tried, votes for undecided decree
+   (identity, ``Archived(known)``, the membership, promise, last ballot tried, votes for undecided decree
    numbers, decrees passed above a hole): new file, fsync, rename, fsync the directory;
 3. lets the core forget decrees now archived beyond its memory window.
 

@@ -1,14 +1,19 @@
-"""``paxos-redis demo``: a whole Parliament on this machine, its president killed mid-session.
+"""``paxos-redis demo``: a whole Parliament on this machine, its president killed mid-session,
+its membership changed by decree.
 
 It starts the messengers (fakeredis served over TCP in this process, or a real
 Redis given with ``--redis``), a god and N priests as separate processes with
-their ledgers in a temporary directory, then passes petitions from several
-citizen threads.  Halfway through it kills the president with SIGKILL, shows
-the new president taking over, and restarts the dead priest, which takes its
-seat back from its ledger.  At the end it stops the priests (SIGTERM), reads
-every ledger from disk and checks that they all hold one law, that every
-petition passed exactly once at the number its citizen was told, and prints
-throughput and latency.  It exits non-zero when a check fails.
+their ledgers in a temporary directory; the god founds the parliament with those N.
+Citizen threads pass petitions; halfway through the demo kills the president with
+SIGKILL, shows the new president taking over, and restarts the dead priest, which
+is the same priest again from its ledger.  Then the membership changes: the god is
+restarted wanting one more voter, and one more priest starts (a new ledger, a new
+identity): it learns the law as a listener and is admitted by decree.  Then one
+priest is stopped, and the god removes it by decree.  The last petitions pass with
+that membership.  At the end it stops the priests (SIGTERM), reads every ledger from
+disk and checks that they all hold one law (the priest that left, a beginning of it),
+that every petition passed exactly once at the number its citizen was told, and
+prints throughput and latency.  It exits non-zero when a check fails.
 """
 
 from __future__ import annotations
@@ -19,31 +24,46 @@ import os
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from redis.exceptions import AuthenticationError, RedisError
-
-from .connection import check, connect, redact
-from .errors import PaxosError
+from .connection import redact
+from .demo_processes import CATCH_UP_TIMEOUT_S, POLL_S, Citizens, Cluster, Messengers, tally
+from .demo_report import (
+    Changes,
+    Failover,
+    Tally,
+    Verdict,
+    check_laws,
+    check_membership,
+    check_petitions,
+    joined_line,
+    left_line,
+    percentile,
+    read_laws,
+    summary,
+)
 from .keys import Keys
-from .ledger import LedgerError, law_lines, replay
+from .protocol.membership import name
+from .roster import president_of
 from .settings import Settings
 
+__all__ = ["Changes", "Citizens", "Failover", "Tally", "Verdict", "add_parser", "check_laws",
+           "check_membership", "check_petitions", "percentile", "read_laws", "run", "summary"]
+
 MIN_PRIESTS = 3          # killing the president must leave a majority
-SEAT_TIMEOUT_S = 30.0
+FOUND_TIMEOUT_S = 30.0
 FAILOVER_TIMEOUT_S = 20.0
-CATCH_UP_TIMEOUT_S = 20.0
-POLL_S = 0.05
+CHANGE_TIMEOUT_S = 30.0
+#: the restarted god removes a voter gone this long (the first keeps its default, 30 s,
+#: so that the killed president, restarted within seconds, is not removed)
+REMOVE_AFTER_S = 2.0
+#: the share of the petitions passed after the membership changed
+LAST_ROUND = 10
 
 
 def _at_least(name: str, minimum: int) -> Any:
@@ -71,7 +91,8 @@ def _seconds(text: str) -> float:
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "demo", help="run a parliament here, kill its president mid-run, check every ledger")
+        "demo", help="run a parliament here, kill its president mid-run, change its "
+        "membership, check every ledger")
     p.add_argument("--redis", dest="redis_url", metavar="URL",
                    help="a real Redis for the messengers (default: fakeredis, in-process)")
     p.add_argument("--ledger-dir", type=Path, help="directory for the priests' ledgers "
@@ -86,347 +107,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--timeout", type=_seconds, default=30.0,
                    help="seconds a petition may take (default 30)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
-
-
-# ---------------------------------------------------------------- the messengers
-
-def _embedded_server() -> Any:
-    """fakeredis's own TCP server, with Nagle off (else each pipelined reply waits ~40 ms
-    for a delayed ACK)."""
-    from .cli import CliError
-    try:
-        from fakeredis import TcpFakeServer
-    except ImportError:
-        raise CliError("the embedded messengers need fakeredis>=2.41 (pip install "
-                       "'fakeredis>=2.41'), or give a real Redis: --redis URL") from None
-
-    class NoDelayServer(TcpFakeServer):
-        def get_request(self) -> tuple[socket.socket, Any]:
-            sock, address = super().get_request()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock, address
-
-    return NoDelayServer(("127.0.0.1", 0))
-
-
-class Messengers:
-    """The Redis the demo runs on: embedded fakeredis, or the ``--redis`` URL (checked)."""
-
-    def __init__(self, url: str | None) -> None:
-        self.server: Any = None
-        self.redis: Any = None
-        self.pattern: str | None = None      # the keys to delete from a real Redis at the end
-        if url is None:
-            self.server = _embedded_server()
-            threading.Thread(target=self.server.serve_forever, name="fakeredis",
-                             daemon=True).start()
-            url = f"redis://127.0.0.1:{self.server.server_address[1]}/0"
-        self.url = url
-        self.label = "fakeredis (embedded)" if self.server else f"Redis at {redact(url)}"
-        from .cli import CliError
-        try:
-            self.redis = connect(url, client_name="paxos-demo")
-        except ValueError as exc:
-            self.close()
-            raise CliError(f"--redis: {exc}") from None
-        try:
-            check(self.redis, url)
-        except AuthenticationError:
-            self.close()
-            raise                                   # says which URL and what to fix
-        except RedisError as exc:
-            self.close()
-            raise CliError(f"Redis at {redact(url)} is unreachable: {exc}") from None
-
-    def close(self) -> None:
-        """Forget the demo parliament's keys on a real Redis; stop the embedded one."""
-        if self.redis is not None and self.server is None and self.pattern is not None:
-            try:
-                keys = list(self.redis.scan_iter(match=self.pattern, count=1000))
-                if keys:
-                    self.redis.delete(*keys)
-            except RedisError:
-                pass
-        if self.redis is not None:
-            self.redis.close()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-
-# ---------------------------------------------------------------- the processes
-
-@dataclass
-class Failover:
-    old_seat: int
-    old_pid: int
-    at_passed: int
-    killed_at: float
-    new_seat: int | None = None
-    elected_s: float | None = None
-    resumed_s: float | None = None
-    restarted_pid: int | None = None
-    rejoined_seat: int | None = None
-
-
-class Cluster:
-    """The god and the priests, each its own ``python -m paxos_redis.cli`` process."""
-
-    def __init__(self, settings: Settings, redis: Any, logs: Path) -> None:
-        self.settings, self.redis, self.logs = settings, redis, logs
-        self.seats = settings.priests or 0
-        self.children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
-        env = {k: v for k, v in os.environ.items() if k != "PAXOS_SEAT"}
-        env.update(REDIS_URL=settings.redis_url, PAXOS_PARLIAMENT=settings.parliament,
-                   PAXOS_LEDGER_DIR=str(settings.ledger_dir), PAXOS_PRIESTS=str(self.seats),
-                   PAXOS_SECRET=settings.secret or "")
-        self.env = env
-
-    def spawn(self, role: str, name: str) -> subprocess.Popen[bytes]:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "paxos_redis.cli", role], env=self.env,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        self.children[proc.pid] = (name, proc)
-        return proc
-
-    def start(self) -> None:
-        self.spawn("god", "god")
-        for k in range(self.seats):
-            self.spawn("priest", f"priest-{k}")
-
-    def heartbeats(self) -> dict[int, dict[str, str]]:
-        pipe = self.redis.pipeline(transaction=False)
-        for seat in range(self.seats):
-            pipe.hgetall(self.settings.keys.heartbeat(seat))
-        return {seat: {k.decode(): v.decode() for k, v in beat.items()}
-                for seat, beat in enumerate(pipe.execute()) if beat}
-
-    def president(self, exclude: int | None = None) -> tuple[int, int] | None:
-        """(seat, pid) of a priest of ours whose heartbeat says it presides."""
-        for seat, beat in sorted(self.heartbeats().items()):
-            if beat.get("president") == "1" and seat != exclude and self._ours(beat):
-                return seat, int(beat["pid"])
-        return None
-
-    def _ours(self, beat: Mapping[str, str]) -> bool:
-        pid = int(beat.get("pid", "0"))
-        return pid in self.children and self.children[pid][1].poll() is None
-
-    def check_alive(self) -> None:
-        from .cli import CliError
-        for name, proc in self.children.values():
-            if proc.poll() not in (None, -signal.SIGKILL):
-                raise CliError(f"{name} exited with code {proc.returncode}: "
-                               f"{self.last_line(name)} (log: {self.logs / (name + '.log')})")
-
-    def last_line(self, name: str) -> str:
-        try:
-            lines = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return lines[-1].strip() if lines else "(empty log)"
-
-    def wait_seated(self, timeout: float) -> int:
-        """Wait for every seat to be taken by one of ours and for a president; its seat."""
-        from .cli import CliError
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            beats = self.heartbeats()
-            president = self.president()
-            if len(beats) == self.seats and all(map(self._ours, beats.values())) and president:
-                return president[0]
-            time.sleep(POLL_S)
-        raise CliError(f"the parliament did not seat {self.seats} priests and elect a president "
-                       f"within {timeout:g} s; see the logs in {self.logs}")
-
-    def caught_up(self, top: int, timeout: float) -> bool:
-        """Wait until every seat's heartbeat knows the law past decree ``top``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            beats = self.heartbeats()
-            if len(beats) == self.seats and all(int(b.get("known", 0)) > top
-                                                for b in beats.values()):
-                return True
-            time.sleep(POLL_S)
-        return False
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM everyone (priests drain and exit), then SIGKILL whoever lingers."""
-        procs = [proc for _, proc in self.children.values() if proc.poll() is None]
-        for proc in procs:
-            proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-# ---------------------------------------------------------------- the citizens
-
-class Citizens:
-    """Threads, each with its own :class:`Client`, passing ``decree-NNNNNN`` petitions."""
-
-    def __init__(self, url: str, parliament: str, petitions: int, citizens: int,
-                 timeout: float) -> None:
-        self.url, self.parliament, self.timeout = url, parliament, timeout
-        self.bodies = [f"decree-{i:06d}" for i in range(petitions)]
-        self.told: dict[str, int] = {}          # body -> the decree number its citizen got
-        self.latencies: list[float] = []
-        self.finished: list[float] = []          # monotonic completion times
-        self.errors: list[str] = []
-        self.stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._next = 0
-        self.threads = [threading.Thread(target=self._citizen, name=f"citizen-{k}", daemon=True)
-                        for k in range(citizens)]
-        self.started = self.ended = 0.0
-
-    def start(self) -> None:
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        """No new petitions; wait briefly for those in flight (the threads are daemons)."""
-        self.stopping.set()
-        for thread in self.threads:
-            if thread.is_alive():
-                thread.join(1.0)
-
-    def running(self) -> bool:
-        alive = any(thread.is_alive() for thread in self.threads)
-        if not alive and not self.ended:
-            self.ended = max(self.finished, default=time.monotonic())
-        return alive
-
-    def passed(self) -> int:
-        return len(self.told)
-
-    def _take(self) -> int | None:
-        with self._lock:
-            i, self._next = self._next, self._next + 1
-        return i if i < len(self.bodies) and not self.stopping.is_set() else None
-
-    def _citizen(self) -> None:
-        from .client import Client
-        try:
-            with Client.from_url(self.url, parliament=self.parliament) as client:
-                while (i := self._take()) is not None:
-                    self._petition(client, i)
-        except (PaxosError, RedisError) as exc:
-            with self._lock:
-                self.errors.append(f"a citizen gave up: {exc}")
-
-    def _petition(self, client: Any, i: int) -> None:
-        body, start = self.bodies[i], time.perf_counter()
-        try:
-            number = client.petition(body, self.timeout, pid=f"demo-{i}")
-        except (PaxosError, RedisError) as exc:
-            with self._lock:
-                self.errors.append(f"{body}: {exc}")
-            return
-        with self._lock:
-            self.told[body] = number
-            self.latencies.append(time.perf_counter() - start)
-            self.finished.append(time.monotonic())
-
-
-# ---------------------------------------------------------------- the checks (pure)
-
-@dataclass
-class Verdict:
-    """What the checks found; ``ok`` when nothing."""
-
-    law: list[str] = field(default_factory=list)      # the longest ledger's law
-    disagreements: list[str] = field(default_factory=list)
-    petition_problems: list[str] = field(default_factory=list)
-    other: list[str] = field(default_factory=list)
-    agreeing: int = 0
-    lost: int = 0
-    twice: int = 0
-
-    @property
-    def problems(self) -> list[str]:
-        return self.disagreements + self.petition_problems + self.other
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def check_laws(laws: Mapping[int, Sequence[str] | str], verdict: Verdict) -> None:
-    """Every ledger must hold one and the same law (a str value: that ledger is unreadable)."""
-    readable = {seat: list(law) for seat, law in laws.items() if not isinstance(law, str)}
-    for seat, law in laws.items():
-        if isinstance(law, str):
-            verdict.disagreements.append(f"seat {seat}: {law}")
-    if not readable:
-        verdict.disagreements.append("no ledger could be read")
-        return
-    ref_seat = max(readable, key=lambda s: (len(readable[s]), -s))
-    verdict.law = ref = readable[ref_seat]
-    for seat, law in sorted(readable.items()):
-        if law == ref:
-            verdict.agreeing += 1
-        elif law == ref[:len(law)]:
-            verdict.disagreements.append(f"seat {seat} is behind: its ledger holds {len(law)} of "
-                                    f"{len(ref)} decrees (it agrees on all it holds)")
-        else:
-            at = next(i for i, (a, b) in enumerate(zip(law, ref, strict=False)) if a != b)
-            mine = law[at]
-            verdict.disagreements.append(f"laws differ: seat {seat} has {mine!r} where seat "
-                                    f"{ref_seat} has {ref[at]!r}")
-
-
-def check_petitions(verdict: Verdict, bodies: Sequence[str], told: Mapping[str, int],
-                    errors: Sequence[str]) -> None:
-    """Each petition in the law exactly once, at the number its citizen was told."""
-    where: dict[str, list[int]] = {}
-    for line in verdict.law:
-        n, _, body = line.partition(",")
-        where.setdefault(body, []).append(int(n))
-    counts = Counter({body: len(ns) for body, ns in where.items()})
-    verdict.twice = sum(1 for body in bodies if counts[body] > 1)
-    verdict.lost = sum(1 for body in bodies if counts[body] == 0)
-    wrong = [b for b in bodies if b in told and counts[b] == 1 and where[b][0] != told[b]]
-    if verdict.twice:
-        verdict.petition_problems.append(f"{verdict.twice} petitions passed twice")
-    if verdict.lost:
-        verdict.petition_problems.append(f"{verdict.lost} petitions are not in the law (lost)")
-    if wrong:
-        first = wrong[0]
-        verdict.petition_problems.append(
-            f"{len(wrong)} citizens were told the wrong decree number, e.g. {first}: told "
-            f"{told[first]}, the law has it at {where[first][0]}")
-    if errors:
-        verdict.petition_problems.append(f"{len(errors)} petitions failed, e.g. {errors[0]}")
-
-
-def read_laws(settings: Settings, seats: int) -> dict[int, list[str] | str]:
-    laws: dict[int, list[str] | str] = {}
-    for seat in range(seats):
-        path = settings.ledger_path(seat)
-        try:
-            laws[seat] = law_lines(replay(path, path.read_bytes())[0])
-        except OSError as exc:
-            laws[seat] = f"cannot read {path}: {exc.strerror}"
-        except LedgerError as exc:
-            laws[seat] = str(exc)
-    return laws
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (0 when empty)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 # ---------------------------------------------------------------- showing it
@@ -459,32 +139,33 @@ class Display:
             self._shown = False
 
 
+# ---------------------------------------------------------------- the failover
+
 def _kill_president(cluster: Cluster, passed: int, show: Display) -> Failover | None:
     found = cluster.president()
     if found is None:
         return None                      # between presidents: try again on the next poll
-    seat, pid = found
-    show.say(f"killing the president, seat {seat} (pid {pid}), with SIGKILL after "
-             f"{passed} petitions")
-    os.kill(pid, signal.SIGKILL)
-    return Failover(seat, pid, passed, time.monotonic())
+    show.say(f"killing the president, priest {found.name} (pid {found.pid}), with SIGKILL "
+             f"after {passed} petitions")
+    os.kill(found.pid, signal.SIGKILL)
+    return Failover(found.name, found.pid, passed, time.monotonic())
 
 
-def _after_kill(cluster: Cluster, citizens: Citizens, f: Failover, show: Display) -> None:
-    """Notice the new president, then restart the dead priest (it reclaims its ledger)."""
+def _after_kill(cluster: Cluster, f: Failover, show: Display) -> None:
+    """Notice the new president, then restart the dead priest (it reopens its ledger)."""
     now = time.monotonic()
-    if f.new_seat is None:
-        found = cluster.president(exclude=f.old_seat)
+    if f.new_priest is None:
+        found = cluster.president(exclude=f.old_priest)
         if found is not None:
-            f.new_seat, f.elected_s = found[0], now - f.killed_at
-            show.say(f"seat {f.new_seat} presides after {f.elected_s:.2f} s")
-            f.restarted_pid = cluster.spawn("priest", f"priest-seat{f.old_seat}-restarted").pid
+            f.new_priest, f.elected_s = found.name, now - f.killed_at
+            show.say(f"priest {f.new_priest} presides after {f.elected_s:.2f} s")
+            f.restarted_pid = cluster.spawn(f"priest-{f.old_priest}-restarted", "priest").pid
             show.say(f"restarted the dead priest as pid {f.restarted_pid}")
-    if f.restarted_pid is not None and f.rejoined_seat is None:
-        seats = [s for s, b in cluster.heartbeats().items() if b.get("pid") == str(f.restarted_pid)]
-        if seats:
-            f.rejoined_seat = seats[0]
-            show.say(f"pid {f.restarted_pid} took back seat {f.rejoined_seat} from its ledger")
+    if f.restarted_pid is not None and f.rejoined is None:
+        again = [b for b in cluster.roster().values() if b.pid == f.restarted_pid]
+        if again:
+            f.rejoined = again[0].name
+            show.say(f"pid {f.restarted_pid} is priest {f.rejoined} again, from its ledger")
 
 
 def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | None:
@@ -498,8 +179,8 @@ def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | Non
         if failover is None and (citizens.passed() >= kill_at or not running):
             failover = _kill_president(cluster, citizens.passed(), show)
         if failover is not None:
-            _after_kill(cluster, citizens, failover, show)
-        if not running and failover is not None and failover.rejoined_seat is not None:
+            _after_kill(cluster, failover, show)
+        if not running and failover is not None and failover.rejoined is not None:
             break                        # done: a new president, and the dead priest is back
         if not running:
             give_up = give_up or time.monotonic() + FAILOVER_TIMEOUT_S
@@ -509,7 +190,7 @@ def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | Non
         rate = citizens.passed() / max(1e-9, time.monotonic() - citizens.started)
         president = cluster.president()
         show.progress(f"passed {citizens.passed()}/{len(citizens.bodies)}  {rate:.0f}/s  "
-                      f"president: seat {president[0] if president else '-'}")
+                      f"president: {president.name if president else '-'}")
         time.sleep(POLL_S)
     show.clear()
     if failover is not None and failover.elected_s is not None:
@@ -520,43 +201,75 @@ def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | Non
     return failover
 
 
-def summary(args: argparse.Namespace, where: str, citizens: Citizens, failover: Failover | None,
-            verdict: Verdict) -> list[str]:
-    """The final lines; a failover that did not complete is added to the verdict's problems."""
-    lines = [f"demo: {args.priests} priests, {len(citizens.bodies)} petitions from "
-             f"{args.citizens} citizens, messengers: {where}"]
-    if failover is None or failover.new_seat is None:
-        verdict.other.append("failover: no new president took over within "
-                             f"{FAILOVER_TIMEOUT_S:g} s of killing the old one")
-        lines.append("failover: FAILED (no new president)")
-    else:
-        resumed = "" if failover.resumed_s is None else \
-            f"; petitions passing again after {failover.resumed_s:.2f} s"
-        lines.append(f"failover: president seat {failover.old_seat} killed (SIGKILL) after "
-                     f"{failover.at_passed} petitions; new president seat {failover.new_seat} "
-                     f"after {failover.elected_s:.2f} s{resumed}")
-        if failover.rejoined_seat is None:
-            verdict.other.append("restart: the killed priest, restarted, never took a seat")
-            lines.append("restart: FAILED (the restarted priest never took a seat)")
-        else:
-            lines.append(f"restart: the killed priest, restarted, took back seat "
-                         f"{failover.rejoined_seat} from its ledger")
-    lines.append(f"law: {len(verdict.law)} decrees (every priest's ledger read from disk)")
-    agree = "FAILED" if verdict.disagreements else "ok"
-    lines.append(f"agreement: {agree}: {verdict.agreeing}/{args.priests} ledgers hold the same "
-                 f"law of {len(verdict.law)} decrees")
-    once = len(citizens.bodies) - verdict.lost - verdict.twice
-    lines.append(f"petitions: {'FAILED' if verdict.petition_problems else 'ok'}: "
-                 f"{once} passed once each, {verdict.lost} lost, {verdict.twice} passed twice")
-    elapsed = max(1e-9, (citizens.ended or time.monotonic()) - citizens.started)
-    lines.append(f"throughput: {citizens.passed() / elapsed:.1f} petitions/s "
-                 f"({citizens.passed()} in {elapsed:.1f} s); latency "
-                 f"p50 {percentile(citizens.latencies, 50) * 1000:.1f} ms, "
-                 f"p99 {percentile(citizens.latencies, 99) * 1000:.1f} ms")
-    lines += [f"problem: {p}" for p in verdict.problems]
-    lines.append("result: ok" if verdict.ok else f"result: FAILED ({len(verdict.problems)} "
-                 "problems)")
-    return lines
+# ---------------------------------------------------------------- the membership
+
+def _join(cluster: Cluster, changes: Changes, show: Display) -> None:
+    """Start one more priest; wait until it is admitted and its vote counts."""
+    proc = cluster.spawn("priest-joining", "priest")
+    show.say(f"started one more priest (pid {proc.pid}): no ledger is free, so it is a new "
+             "priest, with a new identity")
+    deadline = time.monotonic() + CHANGE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        cluster.check_alive()
+        beats = cluster.roster()
+        mine = next((b for b in beats.values() if b.pid == proc.pid), None)
+        if mine is not None and changes.joined is None:
+            changes.joined = mine.name
+        if mine is not None and mine.role == "listener" and not changes.listening:
+            changes.listening = True
+            show.say(f"priest {mine.name} learned the founding: a listener, it knows the law "
+                     f"below decree {mine.known}")
+        president = president_of(beats)
+        if mine is not None and president is not None and mine.priest in president.members:
+            changes.admitted_at, changes.voting_from = president.members_at, \
+                president.pending_until
+            show.say(joined_line(changes))
+            return
+        time.sleep(POLL_S)
+
+
+def _leave(cluster: Cluster, changes: Changes, show: Display, avoid: str | None) -> None:
+    """Stop one voter (not the president, nor the newcomer, nor ``avoid`` if another will
+    do); wait until it is removed."""
+    beats = cluster.roster()
+    voters = sorted((b for b in beats.values() if b.role == "voter" and not b.president
+                     and b.name != changes.joined), key=lambda b: (b.name == avoid, b.name))
+    proc = next((cluster.children[b.pid][1] for b in voters), None)
+    if proc is None:
+        return
+    leaving = voters[0]
+    cluster.retire(proc)
+    changes.left = leaving.name
+    show.say(f"stopped priest {leaving.name} (pid {leaving.pid}, SIGTERM); the god removes a "
+             f"voter gone {REMOVE_AFTER_S:g} s")
+    deadline = time.monotonic() + CHANGE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        cluster.check_alive()
+        president = cluster.president()
+        if president is not None and leaving.priest not in president.members \
+                and president.members_at > (changes.admitted_at or 0):
+            changes.removed_at, changes.removed_from = president.members_at, \
+                president.pending_until
+            show.say(left_line(changes))
+            return
+        time.sleep(POLL_S)
+
+
+def change_membership(cluster: Cluster, show: Display, founders: tuple[str, ...],
+                      avoid: str | None = None) -> Changes:
+    """One priest joins (the god, restarted, wants one more voter), then one leaves (not
+    ``avoid``, if another can)."""
+    changes = Changes(founders=founders, target=cluster.target + 1)
+    cluster.restart_god(changes.target, REMOVE_AFTER_S)
+    show.say(f"restarted the god with --priests {changes.target} --remove-after "
+             f"{REMOVE_AFTER_S:g}: it wants one more voter")
+    _join(cluster, changes, show)
+    if changes.voting_from is None:
+        return changes
+    if not cluster.settle():
+        show.say(f"some priests did not learn every decree within {CATCH_UP_TIMEOUT_S:g} s")
+    _leave(cluster, changes, show, avoid)
+    return changes
 
 
 # ---------------------------------------------------------------- the whole run
@@ -571,7 +284,7 @@ def _session(args: argparse.Namespace, work: Path, show: Display,
     settings = Settings(redis_url=messengers.url, parliament=parliament,
                         ledger_dir=args.ledger_dir or work / "ledgers", priests=args.priests,
                         secret=secrets.token_hex(16))
-    used = sorted(settings.ledger_dir.glob(f"{parliament}-seat-*.ledger"))
+    used = sorted(settings.ledger_dir.glob(f"{parliament}-*.ledger"))
     if used:
         from .cli import CliError
         raise CliError(f"{settings.ledger_dir} already holds ledgers of parliament "
@@ -583,21 +296,40 @@ def _session(args: argparse.Namespace, work: Path, show: Display,
     cluster.start()
     show.say(f"started a god and {args.priests} priests of parliament {parliament!r}; "
              f"ledgers in {settings.ledger_dir}")
-    first = cluster.wait_seated(SEAT_TIMEOUT_S)
-    show.say(f"all {args.priests} seats taken; seat {first} presides")
-    citizens = Citizens(messengers.url, parliament, args.petitions, args.citizens, args.timeout)
+    first = cluster.wait_founded(FOUND_TIMEOUT_S)
+    founders = tuple(sorted(name(p) for p in first.members))
+    show.say(f"the god founded the parliament (genesis {first.genesis}) with {args.priests} "
+             f"priests: {' '.join(founders)}; priest {first.name} presides")
+    bodies = [f"decree-{i:06d}" for i in range(args.petitions)]
+    last = max(1, args.petitions // LAST_ROUND)
+    citizens = Citizens(messengers.url, parliament, bodies[:-last], args.citizens, args.timeout)
     stack.append(citizens)
     failover = drive(cluster, citizens, show)
-    top = max(citizens.told.values(), default=-1)
-    if not cluster.caught_up(top, CATCH_UP_TIMEOUT_S):
+    if not cluster.settle():
+        show.say(f"some priests did not learn every decree within {CATCH_UP_TIMEOUT_S:g} s")
+    changes = change_membership(cluster, show, founders,
+                                None if failover is None else failover.old_priest)
+    after = Citizens(messengers.url, parliament, bodies[-last:], args.citizens, args.timeout)
+    stack.append(after)
+    after.start()
+    after.wait(cluster.check_alive)
+    show.say(f"passed {after.passed()} more petitions with the new membership")
+    if not cluster.settle():
         show.say(f"some priests did not learn every decree within {CATCH_UP_TIMEOUT_S:g} s")
     show.say("stopping the priests (SIGTERM) and reading every ledger")
     cluster.stop()
     verdict = Verdict()
-    check_laws(read_laws(settings, args.priests), verdict)
-    check_petitions(verdict, citizens.bodies, citizens.told, citizens.errors)
+    check_laws(read_laws(settings.ledger_dir, parliament), verdict,
+               left=() if changes.left is None else (changes.left,))
+    if verdict.ledgers != args.priests + 1:
+        verdict.other.append(f"{verdict.ledgers} ledgers in {settings.ledger_dir}, not "
+                             f"{args.priests + 1} (the founders and the priest that joined)")
+    check_membership(verdict, changes)
+    numbers = tally(citizens, after)
+    check_petitions(verdict, numbers.bodies, numbers.told, numbers.errors)
     where = "embedded fakeredis" if messengers.server else redact(messengers.url)
-    lines = summary(args, where, citizens, failover, verdict)
+    lines = summary(args, where, numbers, failover, changes, verdict,
+                    failover_timeout=FAILOVER_TIMEOUT_S)
     return lines, verdict.ok
 
 

@@ -7,18 +7,18 @@ a parliament lands on one slot and a pipeline or script may touch any of them.
 ======================  =========  ====================================================
 key                     type       what it holds
 ======================  =========  ====================================================
-``inbox(seat)``         stream     the priest's messenger: Synod messages to that seat,
-                                   read through the :data:`PRIEST_GROUP` consumer group
-``petitions()``         stream     citizens' petitions, read by :data:`PRESIDENT_GROUP`
+``inbox(priest)``       stream     the priest's messenger: Synod messages to that priest
+                                   (by identity), read through the :data:`PRIEST_GROUP` group
+``petitions()``         stream     citizens' petitions, read by the president
 ``replies(citizen)``    stream     answers to one citizen's petitions
-``law()``               stream     reserved for a feed of passed decrees; nothing writes it
-                                   (citizens read the law from the priests)
 ``deadletter()``        stream     entries no priest could read, with the reason
 ``stats()``             hash       counters (e.g. :data:`STAT_DEADLETTER`)
-``heartbeat(seat)``     hash+TTL   a priest's sign of life; expires when it stops
-``config()``            hash       the parliament's provisioning: seats etc.
+``heartbeat(priest)``   hash+TTL   a priest's sign of life; expires when it stops
+``roster()``            zset       every priest that ever beat: identity -> last beat (ms)
+``claim(priest)``       string+TTL which process acts as that priest now (host pid nonce)
+``stamps()``            zset       the highest stamp each priest showed (see identity.py)
+``config()``            hash       the founding (genesis, decree 0) once a god made it
 ``president()``         string     which priest presides (advisory: safety never needs it)
-``seat_claim(seat)``    string     which process holds a seat right now
 ======================  =========  ====================================================
 
 Keys are returned as ``str``; redis-py accepts them as they are, while stream
@@ -31,12 +31,11 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .protocol.membership import name
 from .protocol.messages import CITIZEN_ID
 
-#: Consumer group on each priest's inbox.
+#: Consumer group on each priest's inbox (and on the petitions stream).
 PRIEST_GROUP = "priests"
-#: Consumer group on the petitions stream (the president serves citizens).
-PRESIDENT_GROUP = "president"
 #: Field of :meth:`Keys.stats` counting dead-lettered entries.
 STAT_DEADLETTER = "deadletter"
 
@@ -50,7 +49,6 @@ class Keys:
     parliament: str
 
     PRIEST_GROUP: ClassVar[str] = PRIEST_GROUP
-    PRESIDENT_GROUP: ClassVar[str] = PRESIDENT_GROUP
 
     def __post_init__(self) -> None:
         name = self.parliament
@@ -71,9 +69,9 @@ class Keys:
 
     # ------------------------------------------------------------- streams
 
-    def inbox(self, seat: int) -> str:
-        """The messenger stream of the priest in ``seat``."""
-        return f"{self.prefix}inbox:{_seat(seat)}"
+    def inbox(self, priest: int) -> str:
+        """The messenger stream of the priest named ``priest``."""
+        return f"{self.prefix}inbox:{_name(priest)}"
 
     def petitions(self) -> str:
         return f"{self.prefix}petitions"
@@ -86,9 +84,6 @@ class Keys:
             )
         return f"{self.prefix}replies:{citizen_id}"
 
-    def law(self) -> str:
-        return f"{self.prefix}law"
-
     def deadletter(self) -> str:
         return f"{self.prefix}deadletter"
 
@@ -97,8 +92,20 @@ class Keys:
     def stats(self) -> str:
         return f"{self.prefix}stats"
 
-    def heartbeat(self, seat: int) -> str:
-        return f"{self.prefix}heartbeat:{_seat(seat)}"
+    def heartbeat(self, priest: int) -> str:
+        return f"{self.prefix}heartbeat:{_name(priest)}"
+
+    def roster(self) -> str:
+        return f"{self.prefix}roster"
+
+    def stamps(self) -> str:
+        """Each priest's highest stamp (promises, votes, ballots written): an old copy of a
+        ledger shows a lower one."""
+        return f"{self.prefix}stamps"
+
+    def claim(self, priest: int) -> str:
+        """Which process acts as ``priest`` now: two processes never act as one priest."""
+        return f"{self.prefix}claim:{_name(priest)}"
 
     def config(self) -> str:
         return f"{self.prefix}config"
@@ -106,15 +113,12 @@ class Keys:
     def president(self) -> str:
         return f"{self.prefix}president"
 
-    def seat_claim(self, seat: int) -> str:
-        return f"{self.prefix}seat:{_seat(seat)}:claim"
-
     def election(self) -> str:
         """A short-lived lock: one god at a time asks a priest to start a ballot."""
         return f"{self.prefix}election"
 
 
-def _seat(seat: int) -> int:
-    if isinstance(seat, bool) or not isinstance(seat, int) or seat < 0:
-        raise ValueError(f"invalid seat {seat!r}: a seat is an integer >= 0")
-    return seat
+def _name(priest: int) -> str:
+    if isinstance(priest, bool) or not isinstance(priest, int) or not 0 < priest < 1 << 48:
+        raise ValueError(f"invalid priest identity {priest!r}: an integer in [1, 2**48)")
+    return name(priest)

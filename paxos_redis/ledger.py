@@ -3,10 +3,11 @@
 A priest answers no message until the ledger records that message depends on
 have dried (persist, then send).  The file is append-only::
 
-    b"PAXOS-LEDGER 1\\n"                            the header, once
+    b"PAXOS-LEDGER 2\\n"                            the header, once
     [u32 length][u32 crc32(payload)][payload]      one frame per record, payload = encode_record
 
-The first record is the :class:`Seat`: the ledger is the priest's identity.
+The first record is the :class:`Identity`: the ledger is the priest (a new ledger is a new
+priest, with a new identity).
 A crash mid-write leaves a *torn tail* (a frame cut short, or a last frame whose
 checksum fails, or zeros), which replay drops, since no message could have
 depended on it.  Damage anywhere else means durable promises may be lost: the
@@ -47,7 +48,7 @@ from .framing import (
 )
 from .ledger_replay import MAGIC, check_archived, frame, frame_parts, replay, replay_ledger
 from .ledger_text import dump, law_line, law_lines
-from .protocol.records import Record, Seat
+from .protocol.records import Identity, Record
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -122,8 +123,8 @@ class _Ledger:
         if self.pending:
             raise LedgerError(f"ledger {self.name} has {len(self.pending)} records not yet "
                               "synced: sync before compacting")
-        if not records or not isinstance(records[0], Seat):
-            raise LedgerError("a compacted ledger must begin with its Seat record")
+        if not records or not isinstance(records[0], Identity):
+            raise LedgerError("a compacted ledger must begin with its Identity record")
         data = MAGIC + b"".join(frame(record) for record in records)
         try:
             self._replace(data, records)
@@ -183,7 +184,7 @@ class FileLedger(_Ledger):
         self.torn_tail, self.faults = torn_tail, faults
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: Seat | None = None,
+    def open(cls, path: str | os.PathLike[str], *, create: Identity | None = None,
              faults: Faults | None = None) -> FileLedger:
         """Lock and replay the ledger at ``path`` (and scan its archive), creating it with
         ``create`` if absent."""
@@ -267,7 +268,7 @@ def _open_locked(path: Path) -> int:
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
             raise LedgerMissing(
-                f"no ledger at {path}: a new priest needs create=Seat(...); a priest that had "
+                f"no ledger at {path}: a new priest needs create=Identity(...); a priest that had "
                 "a ledger must get it back, since starting empty forgets its promises") from None
         try:
             _lock(fd, path)
@@ -295,20 +296,21 @@ def _lock(fd: int, path: Path) -> None:
         _lockfile(path).write_text(f"{os.getpid()}\n")
 
 
-def _create(path: Path, seat: Seat) -> None:
-    """Write header + Seat to a private file, fsync, then link it into place (never clobbers)."""
+def _create(path: Path, identity: Identity) -> None:
+    """Write header + Identity to a private file, fsync, then link it into place (never
+    clobbers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        write_all(fd, MAGIC + frame(seat))
+        write_all(fd, MAGIC + frame(identity))
         os.fsync(fd)
     finally:
         os.close(fd)
     try:
         os.link(tmp, path)
     except FileExistsError:
-        pass  # another process created it first; open() checks it holds our Seat
+        pass  # another process created it first; open() checks it holds our Identity
     finally:
         tmp.unlink()
     fsync_dir(path)  # the new name is durable too
@@ -320,13 +322,14 @@ class MemoryLedger(_Ledger):
 
     archive: MemoryArchive
 
-    def __init__(self, create: Seat | None = None, *, records: Iterable[Record] = (),
+    def __init__(self, create: Identity | None = None, *, records: Iterable[Record] = (),
                  faults: Faults | None = None, archive: MemoryArchive | None = None) -> None:
         durable = list(records) or ([create] if create is not None else [])
         if not durable:
-            raise LedgerMissing("memory ledger given no records and no create=Seat(...)")
-        if not isinstance(durable[0], Seat):
-            raise CorruptLedger("<memory>", len(MAGIC), "the ledger does not begin with a Seat")
+            raise LedgerMissing("memory ledger given no records and no create=Identity(...)")
+        if not isinstance(durable[0], Identity):
+            raise CorruptLedger("<memory>", len(MAGIC),
+                                "the ledger does not begin with an Identity")
         super().__init__(list(durable), len(MAGIC) + sum(len(frame(r)) for r in durable),
                          archive if archive is not None else MemoryArchive(faults))
         self.name, self.faults, self.durable = "<memory>", faults, durable

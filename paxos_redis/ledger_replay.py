@@ -1,6 +1,6 @@
 """Reading a ledger file: its frames, torn tails and damage, and the archive beside it.
 
-    b"PAXOS-LEDGER 1\\n"                            the header, once
+    b"PAXOS-LEDGER 2\\n"                            the header, once
     [u32 length][u32 crc32(payload)][payload]      one frame per record, payload = encode_record
 """
 
@@ -14,16 +14,18 @@ from .archive import FileArchive, archive_path
 from .framing import FRAME, CorruptLedger, TornTail, framed, framed_parts, read_frame
 from .protocol.records import (
     Archived,
+    Identity,
     Passed,
     Record,
-    Seat,
     decode_record,
     encode_record,
     encode_record_parts,
 )
 
-MAGIC = b"PAXOS-LEDGER 1\n"
-_KIND = re.compile(rb"[SPTVLA]")  # first payload byte of every record kind
+MAGIC = b"PAXOS-LEDGER 2\n"
+#: the header of ledgers written before priests had identities (seats 0..N-1)
+SEATED = b"PAXOS-LEDGER 1\n"
+_KIND = re.compile(rb"[IPTVLAM]")  # first payload byte of every record kind
 
 
 def frame(record: Record) -> bytes:
@@ -51,7 +53,7 @@ def replay(path: object, data: bytes, *,
     """Decode a whole ledger file; the torn tail (if any) is reported, not applied.
 
     With ``archived`` and a ledger ``path`` that has an archive beside it, the archived
-    law comes first (as Passed records after the Seat), so the records hold the whole
+    law comes first (as Passed records after the Identity), so the records hold the whole
     law; the archive is only read (an offline tool's view: it may hold it all in memory).
     """
     records, torn = replay_ledger(path, data)
@@ -69,6 +71,11 @@ def replay(path: object, data: bytes, *,
 
 def replay_ledger(path: object, data: bytes) -> tuple[list[Record], TornTail | None]:
     """Decode the ledger file alone (no archive); the torn tail is reported, not applied."""
+    if data.startswith(SEATED):
+        raise CorruptLedger(path, 0, "this ledger was written by a paxos-redis from before "
+                            "priests had identities (its priests sat in numbered seats, which "
+                            "two processes could share); it cannot vote in this version. Read "
+                            "its law with an older version, and found a new parliament")
     if not data.startswith(MAGIC):
         raise CorruptLedger(path, 0, f"header is {data[:len(MAGIC)]!r}, expected {MAGIC!r}; "
                             "this is not a paxos-redis ledger (or a version this code cannot read)")
@@ -87,8 +94,8 @@ def replay_ledger(path: object, data: bytes) -> tuple[list[Record], TornTail | N
             raise CorruptLedger(path, pos, problem + later_note)
         torn = TornTail(pos, len(data) - pos, problem)
         break
-    if not records or not isinstance(records[0], Seat):
-        raise CorruptLedger(path, len(MAGIC), "the ledger does not begin with a Seat record")
+    if not records or not isinstance(records[0], Identity):
+        raise CorruptLedger(path, len(MAGIC), "the ledger does not begin with an Identity record")
     return records, torn
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from .framing import LedgerError
 from .protocol.decree import INTERNAL, Decree
 from .protocol.law import Dedup
-from .protocol.records import Archived, Passed, Promise, Record, Seat, Tried, Votes
+from .protocol.membership import name as priest_name
+from .protocol.records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
 from .protocol.rules import Rules
 
 
@@ -32,13 +33,22 @@ def _entries(head: str, entries: tuple[tuple[int, Decree], ...]) -> list[str]:
     return [f"{head}n={n} {_decree(d)}" for n, d in entries] or [f"{head}(no decrees)"]
 
 
-def _seat(r: Seat) -> list[str]:
+def _identity(r: Identity) -> list[str]:
     name = _show(r.parliament.encode(), spaces=False)
-    return [f"seat parliament={name} priest={r.priest} seats={r.seats}"]
+    return [f"identity parliament={name} priest={priest_name(r.priest)}"]
+
+
+def _members(r: Members) -> list[str]:
+    m = r.membership
+    configs = " ".join(f"from={start}:{','.join(priest_name(p) for p in sorted(ids))}"
+                       for start, ids in m.configs)
+    return [f"members at={r.at} genesis={m.genesis or '-'} alpha={m.alpha} "
+            f"changed_at={m.changed_at} pending_until={m.pending_until} {configs}".rstrip()]
 
 
 _DUMP: dict[type, Callable[[Any], list[str]]] = {
-    Seat: _seat,
+    Identity: _identity,
+    Members: _members,
     Promise: lambda r: [f"promise {r.ballot}"],
     Tried: lambda r: [f"tried {r.ballot}"],
     Votes: lambda r: _entries(f"vote {r.ballot} ", r.entries),

@@ -33,6 +33,7 @@ from redis.exceptions import ResponseError
 from .conduit import Conduit
 from .connection import BLOCK_MARGIN
 from .keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
+from .protocol.membership import name
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,14 @@ class Messenger:
 
     ``redis`` is a redis-py ``Redis`` with ``decode_responses=False`` (or a
     fakeredis twin); ``consumer`` names this process within the group (one
-    consumer per process, e.g. ``"seat2-host-pid"``).
+    consumer per process, e.g. ``"<priest>-host-pid"``).
     """
 
     def __init__(
         self,
         redis: Any,
         keys: Keys,
-        seat: int,
+        priest: int,
         consumer: str,
         *,
         maxlen: int = 100_000,
@@ -82,11 +83,12 @@ class Messenger:
             raise ValueError("consumer name must not be empty")
         self.redis = redis
         self.keys = keys
-        self.seat = seat
+        self.priest = priest
+        self.name = name(priest)
         self.consumer = consumer
         self.maxlen = maxlen
         self.group = group
-        self.inbox = keys.inbox(seat)
+        self.inbox = keys.inbox(priest)
         self.conduit = Conduit(redis)
         self._untrimmed = 0                 # inbox entries acked since it was last trimmed
         self._next_trim = 0.0
@@ -110,9 +112,9 @@ class Messenger:
 
     def _recreate(self, op: str, exc: ResponseError) -> None:
         log.warning(
-            "seat %s: inbox %s or its group %r is gone (%s during %s), probably a Redis "
+            "priest %s: inbox %s or its group %r is gone (%s during %s), probably a Redis "
             "restart; recreating it and reading on (messages in flight are lost, which "
-            "the Parliament tolerates)", self.seat, self.inbox, self.group, exc, op,
+            "the Parliament tolerates)", self.name, self.inbox, self.group, exc, op,
         )
         self.ensure()
 
@@ -169,15 +171,15 @@ class Messenger:
             self._recreate("XREADGROUP", exc)
             return None
         out: dict[str, list[Entry]] = {}
-        for name, entries in (reply.items() if isinstance(reply, Mapping) else reply or ()):
-            key = name.decode() if isinstance(name, bytes) else str(name)
+        for stream, entries in (reply.items() if isinstance(reply, Mapping) else reply or ()):
+            key = stream.decode() if isinstance(stream, bytes) else str(stream)
             out[key] = [(entry_id, _fields(flat)) for entry_id, flat in entries or ()]
         return out
 
     def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
         """Claim up to ``count`` entries pending longer than ``min_idle_ms`` for this consumer.
 
-        After a crash, what a previous process of this seat read but never acked
+        After a crash, what a previous process of this priest read but never acked
         is still pending in the group: XAUTOCLAIM hands it to us.  Entries that
         were trimmed or deleted meanwhile (XAUTOCLAIM's third reply element on
         Redis 7, or nil fields on 6.2) are dropped from the pending list.
@@ -206,8 +208,8 @@ class Messenger:
                 else:
                     claimed.append((entry_id, fields))
             if deleted:
-                log.info("seat %s: %d pending entries were trimmed before they could be "
-                         "reclaimed: %s", self.seat, len(deleted), deleted[:5])
+                log.info("priest %s: %d pending entries were trimmed before they could be "
+                         "reclaimed: %s", self.name, len(deleted), deleted[:5])
                 self.redis.xack(target, self.group, *deleted)
             if start in (b"0-0", "0-0"):
                 break
@@ -245,7 +247,7 @@ class Messenger:
     ) -> int:
         """Send, publish and ack a batch in ONE pipelined round trip.
 
-        ``outgoing``: ``(seat, fields)`` for other priests' inboxes; ``extra``:
+        ``outgoing``: ``(priest, fields)`` for other priests' inboxes; ``extra``:
         ``(stream key, fields)`` for anything else (replies to citizens, the law
         feed).  Every XADD trims its stream to about ``maxlen``.  ``expire`` sets a TTL
         in seconds on streams written here; ``other_acks`` acks entries of other streams
@@ -280,7 +282,7 @@ class Messenger:
         return int(results[xack]) if acks else 0
 
     def post(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> None:
-        """Send ``(seat, fields)`` to other priests' inboxes now, without waiting for Redis
+        """Send ``(priest, fields)`` to other priests' inboxes now, without waiting for Redis
         to answer: the next :meth:`flush` or read checks the answers (a begin ballot goes
         out this way while the president's own vote is fsynced)."""
         commands = self._xadds(outgoing)
@@ -289,26 +291,26 @@ class Messenger:
 
     def _xadds(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> list[Any]:
         maxlen = ("MAXLEN", "~", self.maxlen)
-        return [("XADD", self.keys.inbox(seat), *maxlen, "*", *_flat(fields))
-                for seat, fields in outgoing]
+        return [("XADD", self.keys.inbox(priest), *maxlen, "*", *_flat(fields))
+                for priest, fields in outgoing]
 
     def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
                     stream: str | None = None) -> bytes:
         """Move an entry nobody can read to the dead-letter stream, count it, and ack it.
 
         The original fields are kept (values Redis cannot store are ``repr``-ed),
-        plus ``reason``, ``seat`` and ``entry`` (those three win over originals
+        plus ``reason``, ``priest`` and ``entry`` (those three win over originals
         of the same name).  Returns the dead-letter entry's id.
         """
         record = _storable(fields)
-        record.update({b"reason": reason.encode(), b"seat": str(self.seat).encode(),
+        record.update({b"reason": reason.encode(), b"priest": self.name.encode(),
                        b"entry": _as_bytes(entry_id)})
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.keys.deadletter(), record, maxlen=self.maxlen, approximate=True)
         pipe.hincrby(self.keys.stats(), STAT_DEADLETTER, 1)
         pipe.xack(stream or self.inbox, self.group, entry_id)
         new_id, _, _ = pipe.execute()
-        log.warning("seat %s: dead-lettered entry %r: %s", self.seat, entry_id, reason)
+        log.warning("priest %s: dead-lettered entry %r: %s", self.name, entry_id, reason)
         return bytes(new_id)
 
 

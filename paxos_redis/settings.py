@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .keys import Keys
+from .protocol.errors import ProtocolError
+from .protocol.membership import name as priest_name
+from .protocol.membership import parse_name
 from .protocol.rules import Rules
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -70,7 +73,9 @@ class Settings:
     redis_url: str = DEFAULT_URL
     parliament: str = "default"
     ledger_dir: Path = Path("ledgers")
-    seat: int | None = None
+    #: the priest to run: the identity (hex) of a ledger in ledger_dir; None picks one
+    identity: str | None = None
+    #: god: how many priests should vote (it admits and removes priests to get there)
     priests: int | None = None
     secret: str | None = None
     #: the worker's clock: one core tick every tick_ms
@@ -90,8 +95,11 @@ class Settings:
             Keys(self.parliament)
         except ValueError as exc:
             raise SettingsError(f"--parliament: {exc}") from None
-        if self.seat is not None:
-            _int("--seat", self.seat)
+        if self.identity is not None:
+            try:
+                parse_name(self.identity)
+            except ProtocolError as exc:
+                raise SettingsError(f"--identity: {exc}") from None
         if self.priests is not None:
             _int("--priests", self.priests, 1)
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -105,8 +113,8 @@ class Settings:
     def keys(self) -> Keys:
         return Keys(self.parliament)
 
-    def ledger_path(self, seat: int) -> Path:
-        return self.ledger_dir / f"{self.parliament}-seat-{seat}.ledger"
+    def ledger_path(self, priest: int) -> Path:
+        return self.ledger_dir / f"{self.parliament}-{priest_name(priest)}.ledger"
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -117,17 +125,17 @@ class Settings:
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         for name, var in (("redis_url", "REDIS_URL"), ("parliament", "PAXOS_PARLIAMENT"),
-                          ("ledger_dir", "PAXOS_LEDGER_DIR"), ("seat", "PAXOS_SEAT"),
+                          ("ledger_dir", "PAXOS_LEDGER_DIR"), ("identity", "PAXOS_IDENTITY"),
                           ("priests", "PAXOS_PRIESTS"), ("secret", "PAXOS_SECRET"),
                           ("tick_ms", "PAXOS_TICK_MS"),
                           ("max_decree_bytes", "PAXOS_MAX_DECREE_BYTES")):
             if env.get(var):
                 values[name] = env[var]
         values.update({k: v for k, v in flags.items() if v is not None})
-        for name in ("seat", "priests", "tick_ms", "max_decree_bytes"):
-            if name in values:
-                label = ENV_ONLY.get(name, f"--{name.replace('_', '-')}")
-                values[name] = _int(label, values[name], 1 if name != "seat" else 0)
+        for key in ("priests", "tick_ms", "max_decree_bytes"):
+            if key in values:
+                label = ENV_ONLY.get(key, f"--{key.replace('_', '-')}")
+                values[key] = _int(label, values[key], 1)
         if "ledger_dir" in values:
             values["ledger_dir"] = Path(values["ledger_dir"])
         if env.get("PAXOS_RULES") and "rules" not in values:

@@ -29,6 +29,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .citizens import (
+    GOD_CHANGE,
+    GOD_FOUND,
+    GOD_START,
     ROLE_CITIZEN,
     ROLE_GOD,
     LawAnswer,
@@ -36,16 +39,21 @@ from .citizens import (
     PetitionEntry,
     Reply,
     batch_replies,
+    parse_change,
+    parse_found,
     role_of,
 )
 from .compaction import compact, due
 from .connection import redact
+from .identity import Claim, IdentityTaken, check_stamp
 from .ledger import FileLedger, LedgerFailed
 from .messenger import Messenger
 from .protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from .protocol.decree import INTERNAL
+from .protocol.membership import is_membership, name
 from .protocol.messages import BeginBallot
 from .protocol.records import Record
+from .roster import Beat, beat_commands, read_roster
 from .settings import Settings, rules_changed
 from .wire import Refused, Wire
 
@@ -59,6 +67,8 @@ TTL_SET_MAX = 10_000
 LAW_CHUNK = 1000
 RECLAIM_EVERY_S = 1.0
 RECLAIM_IDLE_MS = 2000
+#: a priest that is not a voter looks at the roster this often for law to fetch (s)
+LISTEN_EVERY_S = 0.5
 #: a petition nobody re-sent for this long is forgotten (its citizen gave up long ago)
 WAITING_TTL_S = REPLY_TTL_S
 #: at most this many petitions wait for their decree number at one priest
@@ -98,9 +108,13 @@ class Worker:
             raise ProtocolError(
                 f"ledger {ledger.path} belongs to parliament {self.priest.parliament!r}, "
                 f"not {settings.parliament!r}: use another --ledger-dir or --parliament")
-        self.seat = self.priest.seat
-        consumer = consumer or f"seat{self.seat}-{socket.gethostname()}-{os.getpid()}"
-        self.messenger = Messenger(redis, self.keys, self.seat, consumer, maxlen=settings.maxlen)
+        self.id = self.priest.id
+        self.name = name(self.id)
+        consumer = consumer or f"{self.name}-{socket.gethostname()}-{os.getpid()}"
+        self.messenger = Messenger(redis, self.keys, self.id, consumer, maxlen=settings.maxlen)
+        self.claim = Claim(redis, self.keys.claim(self.id), self.id, ledger.path)
+        self.stamp_shown = -1                          # the stamp last written to Redis
+        self.next_listen = 0.0
         self.wire = Wire(settings.parliament, settings.secret)
         self.petitions = self.keys.petitions()
         #: pid -> the petition waiting for its decree number, oldest first
@@ -128,15 +142,17 @@ class Worker:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self.claim.take()
+        check_stamp(self.redis, self.keys.stamps(), self.priest, self.ledger.path)
         self.messenger.ensure()
         self.messenger.ensure_stream(self.petitions)
         pending = self.messenger.reclaim(0, 10_000)      # what our previous life left unacked
         if pending:
             self._process({self.messenger.inbox: pending})
         changed = rules_changed(self.settings.rules)
-        log.info("priest %d of parliament %r is seated (ledger %s, law known to %d%s)",
-                 self.seat, self.settings.parliament, self.ledger.path, self.priest.law.known,
-                 f"; rules changed: {changed}" if changed else "")
+        log.info("priest %s of parliament %r is up as a %s (ledger %s, law known to %d%s)",
+                 self.name, self.settings.parliament, self.priest.role, self.ledger.path,
+                 self.priest.law.known, f"; rules changed: {changed}" if changed else "")
 
     def run(self) -> None:
         """Serve until stopped (SIGTERM/SIGINT in the main thread, or :meth:`stop`)."""
@@ -154,28 +170,29 @@ class Worker:
     def close(self) -> None:
         try:
             self.messenger.conduit.push()               # the last batch's sends and acks
-            self.redis.delete(self.keys.heartbeat(self.seat))
+            self.redis.delete(self.keys.heartbeat(self.id))
+            self.claim.release()
         except (RedisConnectionError, RedisTimeoutError):
             pass
         if self.ledger.pending:
             with contextlib.suppress(LedgerFailed):
                 self._sync()                            # the last notes; lost, they are relearned
         self.ledger.close()
-        log.info("priest %d stood down", self.seat)
+        log.info("priest %s stood down", self.name)
 
     def _retrying(self, action: Any) -> None:
         """Redis unreachable: log one line per outage, back off, never lose a ledger record."""
         try:
             action()
             if self.outage_since is not None:
-                log.info("priest %d: Redis is back after %.1f s", self.seat,
+                log.info("priest %s: Redis is back after %.1f s", self.name,
                          time.monotonic() - self.outage_since)
                 self.outage_since = None
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if self.outage_since is None:
                 self.outage_since = time.monotonic()
-                log.warning("priest %d: Redis at %s unreachable (%s); retrying with backoff",
-                            self.seat, redact(self.settings.redis_url), exc)
+                log.warning("priest %s: Redis at %s unreachable (%s); retrying with backoff",
+                            self.name, redact(self.settings.redis_url), exc)
             self.stopping.wait(min(1.0, 0.05 + (time.monotonic() - self.outage_since) / 4))
 
     # ------------------------------------------------------------ one batch
@@ -269,6 +286,10 @@ class Worker:
                 self.messenger.post(seal(early))         # no wait for Redis's answer
                 early = []
             self._sync(effects.records)
+            if self.priest.stamp != self.stamp_shown:  # before any answer that shows it
+                self.stamp_shown = self.priest.stamp
+                self.messenger.conduit.queue([("ZADD", self.keys.stamps(), "GT",
+                                               self.stamp_shown, self.name)])
         for enacted in effects.passed:
             self._answer(enacted, extra, petition_acks)
         extra += [(self._replies(r.citizen), r) for r in effects.receipts]
@@ -328,7 +349,7 @@ class Worker:
             self.ledger.write(records)
         except OSError as exc:
             raise LedgerFailed(
-                f"priest {self.seat} could not write its ledger {self.ledger.path} ({exc}); "
+                f"priest {self.name} could not write its ledger {self.ledger.path} ({exc}); "
                 "what reached the disk is unknown, so this priest stops before it sends "
                 "anything that depends on it: fix the disk, then restart it (it replays "
                 "its ledger)") from exc
@@ -342,8 +363,8 @@ class Worker:
             self.messenger.conduit.push()               # this batch's answers go first
             began = time.monotonic()
             moved = compact(priest, ledger.archive, ledger.replace)
-            log.debug("priest %d compacted its ledger: %d decrees archived (law below %d), "
-                      "ledger now %d bytes, in %.3f s", self.seat, moved, priest.law.known,
+            log.debug("priest %s compacted its ledger: %d decrees archived (law below %d), "
+                      "ledger now %d bytes, in %.3f s", self.name, moved, priest.law.known,
                       ledger.size, time.monotonic() - began)
 
     def _forget_waiting(self, now: float, petition_acks: list[Any]) -> None:
@@ -372,21 +393,13 @@ class Worker:
         try:
             role = role_of(fields) if isinstance(fields, dict) else b""
             if role == ROLE_GOD:
-                if self.wire.check(fields).get(b"code") != b"1":
-                    raise MalformedMessage("code", "unknown code for god's word")
-                if not self.priest.is_president:
-                    log.info("priest %d: god asks for a ballot; starting one", self.seat)
-                    effects.extend(self.priest.start_ballot())
+                self._gods_word(self.wire.check(fields), effects)
             elif role == ROLE_CITIZEN:
                 extra.append(self._law_answer(LawQuery.parse(fields)))
             else:
                 message = self.wire.open(fields)
-                seats = self.priest.quorum.seats
-                if not 0 <= message.sender < seats or message.ballot.priest >= seats:
-                    raise Refused(f"sender seat {message.sender} or ballot {message.ballot} "
-                                  "is not of this parliament")
                 if message.role == "president" and message.ballot.priest != message.sender:
-                    raise Refused(f"ballot {message.ballot} is not seat {message.sender}'s")
+                    raise Refused(f"ballot {message.ballot} is not {name(message.sender)}'s")
                 if isinstance(message, BeginBallot):
                     self._check_sizes(message)
                 effects.extend(self.priest.receive(message))
@@ -395,6 +408,26 @@ class Worker:
             self.messenger.dead_letter(entry_id, fields, str(exc))
             return
         acks.append(entry_id)
+
+    def _gods_word(self, fields: Any, effects: Effects) -> None:
+        """Start a ballot; found the parliament (decree 0); propose a change of membership."""
+        code = fields.get(b"code")
+        if code == GOD_START:
+            if not self.priest.is_president:
+                log.info("priest %s: god asks for a ballot; starting one", self.name)
+                effects.extend(self.priest.start_ballot())
+        elif code == GOD_FOUND:
+            if not self.priest.law.members.founded:
+                log.info("priest %s: god founds the parliament", self.name)
+            effects.extend(self.priest.found(parse_found(fields)))
+        elif code == GOD_CHANGE:
+            change, nonce = parse_change(fields)
+            if self.priest.is_president:
+                log.info("priest %s: proposing to %s priest %s", self.name, change.op,
+                         name(change.priest))
+            effects.extend(self.priest.propose(change, nonce))
+        else:
+            raise MalformedMessage("code", "unknown code for god's word")
 
     def _check_sizes(self, message: BeginBallot) -> None:
         """A priest never votes for a decree over its limit (PAXOS_MAX_DECREE_BYTES)."""
@@ -410,7 +443,7 @@ class Worker:
         entries = [(e.n, e.decree) for e in law.read(query.start, upto - query.start)
                    if e.first == e.n and not e.decree.is_olive_day
                    and not e.decree.petition.startswith(INTERNAL)]     # from the archive too
-        answer = LawAnswer(query.req, self.seat, law.known, max(upto, query.start),
+        answer = LawAnswer(query.req, self.id, law.known, max(upto, query.start),
                            tuple(entries))
         return self._replies(query.reply), answer.fields()
 
@@ -433,6 +466,12 @@ class Worker:
                 pid, size = petition.decree.petition, len(petition.decree.body)
                 if size > limit:                                   # refused, and told so
                     error = f"decree of {size} bytes is over the limit of {limit} bytes"
+                    extra.append((self._replies(petition.reply), Reply(pid, error=error)))
+                    continue
+                if is_membership(pid):
+                    error = (f"petition id {pid[:40]!r}: ids starting with '!found:' or "
+                             "'!members:' are the parliament's own (membership is changed "
+                             "with paxos-redis members)")
                     extra.append((self._replies(petition.reply), Reply(pid, error=error)))
                     continue
                 first = self.priest.law.first_of.get(pid)
@@ -472,15 +511,37 @@ class Worker:
     # ------------------------------------------------------------ heartbeat
 
     def heartbeat(self) -> None:
-        status = self.priest.status()
-        status.update(seats=self.priest.quorum.seats, parliament=self.settings.parliament,
-                      pid=os.getpid(), host=socket.gethostname(), refused=self.refused,
-                      time_ms=int(time.time() * 1000))
-        key, ttl = self.keys.heartbeat(self.seat), self.settings.heartbeat_ttl_ms
-        commands: list[Any] = [
-            ("HSET", key, *(part for k, v in status.items() for part in (k, str(v)))),
-            ("PEXPIRE", key, ttl)]
-        if self.priest.is_president:
-            commands.append(("SET", self.keys.president(), self.seat, "PX", ttl))
+        """The priest's beat (:mod:`paxos_redis.roster`) and the renewal of its claim; a
+        priest that is no voter also looks for law to fetch."""
+        p = self.priest
+        s = p.status()
+        beat = Beat(self.id, self.settings.parliament, s["role"], bool(s["president"]),
+                    s["next_bal"], s["known"], s["highest"], s["genesis"],
+                    tuple(int(m) for m in s["members"].split(",") if m), s["members_at"],
+                    s["pending_until"], os.getpid(), socket.gethostname(), self.refused,
+                    int(time.time() * 1000), s["stamp"])
+        ttl = self.settings.heartbeat_ttl_ms
+        commands: list[Any] = [self.claim.renewal(), *beat_commands(self.keys, beat, ttl)]
+        if p.is_president:
+            commands.append(("SET", self.keys.president(), self.name, "PX", ttl))
         commands += self._ttl_refresh(time.monotonic())
-        self.messenger.conduit.execute(commands)       # ten times a second: packed by hand
+        replies = self.messenger.conduit.execute(commands)  # ten times a second: packed by hand
+        problem = self.claim.check(replies[0])
+        if problem is not None:
+            raise IdentityTaken(problem)
+        if (s["role"] != "voter" or p.hint is None) and time.monotonic() >= self.next_listen:
+            self.next_listen = time.monotonic() + LISTEN_EVERY_S
+            self._listen()
+
+    def _listen(self) -> None:
+        """A listener, a newcomer or a priest removed without knowing it gets no Synod
+        messages to tell it what law exists: it hears of the priest that knows the most
+        from the roster, and asks it."""
+        beats = [b for b in read_roster(self.redis, self.keys).values()
+                 if b.priest != self.id and b.genesis
+                 and b.genesis in (self.priest.law.members.genesis or b.genesis,)]
+        if beats:
+            best = max(beats, key=lambda b: (b.known, b.role == "voter"))
+            effects = self.priest.hear_of(best.priest, best.known)
+            if effects:
+                self._commit(effects, [], [], [])

@@ -1,17 +1,18 @@
-"""A multi-process Parliament for tests: one god and N priest processes on a test's Redis.
+"""A multi-process Parliament for tests: god(s) and priest processes on a test's Redis.
 
-Every process runs in its own session (process group), logs to its own file under
-``root/logs`` and keeps its ledger under ``root/ledgers``; :meth:`Parliament.close`
-ends every process group it started (SIGTERM, then SIGKILL), so a failing test
-leaves nothing running.  Seats are found from the priests' heartbeats (field
-``pid``), the president from the heartbeat field ``president == "1"``, and every
-wait has a deadline whose failure message carries the status table and log tails.
+Every process runs in its own session (process group) and logs to its own file under
+``root/logs``; :meth:`Parliament.close` ends every process group it started (SIGTERM, then
+SIGKILL), so a failing test leaves nothing running.
 
-:class:`Citizens` drives concurrent load through :class:`paxos_redis.client.Client`:
-each petition has its own pid (and a body equal to that pid, so a ledger's
-``N,DECREE`` lines name the petition); a :class:`PetitionTimeout` or
-:class:`ParliamentUnavailable` is retried with the SAME pid, the documented way, and a
-petition counts as acknowledged only when a decree number came back.
+A priest is its ledger: by default each priest process gets a ledger directory of its own,
+``root/ledgers/<k>`` (as priests on different hosts would), so it starts as a new priest
+with a new identity; ``Parliament(shared=True)``, or ``start_priest(ledger_dir=...)``,
+puts several in one directory (as compose's one volume does), where each takes the first
+ledger no other process holds.  Identities are found from the roster
+(:func:`paxos_redis.roster.read_roster`): a process is known by the ``pid`` its beat shows.
+The president is the live priest whose beat says so, the voters are the members its law
+names, and every wait has a deadline whose failure message carries the roster and log
+tails.  Load (concurrent citizens) lives in ``citizen_load.py``.
 """
 
 from __future__ import annotations
@@ -19,26 +20,24 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paxos_redis.client import Client
 from paxos_redis.connection import TRANSIENT, connect
-from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
 from paxos_redis.keys import Keys
+from paxos_redis.ledger import dump, replay
+from paxos_redis.protocol.membership import name as hex_name
+from paxos_redis.roster import Beat, president_of, read_roster
 
 REPO = Path(__file__).resolve().parents[1]
+HOST = socket.gethostname()
 T = TypeVar("T")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def cli_command() -> list[str]:
@@ -84,14 +83,26 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, *,
         time.sleep(interval)
 
 
+def ledger_files(directory: Path) -> list[Path]:
+    """Every ledger file under ``directory`` (any depth)."""
+    return sorted(directory.rglob("*.ledger"))
+
+
+def ledger_records(path: Path) -> list[Any]:
+    """A ledger's records, archived law included (read-only, as ``paxos-redis ledger``)."""
+    return replay(path, path.read_bytes())[0]
+
+
 @dataclass
 class Process:
-    """One child process (its own process group) and its log file."""
+    """One child process (its own process group), its log file and, for a priest, its
+    ledger directory and (once it beats) its identity."""
 
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
-    seat: int | None = None
+    ledger_dir: Path | None = None
+    priest: int | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -120,22 +131,30 @@ class Process:
 
 
 class Parliament:
-    """God plus priest processes of parliament ``name`` on ``redis_url``; see the module doc."""
+    """Gods plus priest processes of parliament ``name`` on ``redis_url``; see the module
+    doc.  ``priests`` is the god's ``--priests``: how many priests should vote."""
 
-    def __init__(self, redis_url: str, root: Path, *, seats: int = 5,
-                 name: str = "test", env: dict[str, str] | None = None) -> None:
-        self.redis_url, self.root, self.seats, self.name = redis_url, Path(root), seats, name
+    def __init__(self, redis_url: str, root: Path, *, priests: int = 5, name: str = "test",
+                 env: dict[str, str] | None = None, shared: bool = False) -> None:
+        self.redis_url, self.root, self.name = redis_url, Path(root), name
+        self.target = priests
         self.keys = Keys(name)
-        self.ledger_dir = self.root / "ledgers"
+        self.ledger_root = self.root / "ledgers"
+        self.ledger_dir = self.ledger_root / "shared"             # the one shared directory
+        self.shared = shared
         self.log_dir = self.root / "logs"
-        self.ledger_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger_root.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.extra_env = dict(env or {})
         self.god: Process | None = None
-        self.priests: dict[int, Process] = {}     # seat -> the process holding it now
+        self.gods: list[Process] = []
+        self.priests: dict[int, Process] = {}     # identity -> the process acting as it now
+        self.dirs: dict[int, Path] = {}           # identity -> its ledger directory
+        self.unknown: list[Process] = []          # priest processes not seen beating yet
         self.everything: list[Process] = []       # every process ever started, for close()
         self.redis = connect(redis_url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self._count = 0
+        self._dirs = 0
 
     # ------------------------------------------------------------ environment and spawning
 
@@ -143,8 +162,7 @@ class Parliament:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
         env.update({
             "REDIS_URL": self.redis_url, "PAXOS_PARLIAMENT": self.name,
-            "PAXOS_LEDGER_DIR": str(self.ledger_dir), "PAXOS_PRIESTS": str(self.seats),
-            "PYTHONUNBUFFERED": "1",
+            "PAXOS_LEDGER_DIR": str(self.ledger_dir), "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         })
         env.update(self.extra_env)
@@ -158,104 +176,203 @@ class Parliament:
         with open(log, "wb") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, env={**self.env(), **(env or {})},
-                                     cwd=str(self.root),
-                                     start_new_session=True)
+                                     cwd=str(self.root), start_new_session=True)
         process = Process(name, popen, log)
         self.everything.append(process)
         return process
 
-    def start_god(self) -> Process:
-        assert self.god is None or not self.god.alive, "a god is already running"
-        self.god = self.spawn("god", [sys.executable, str(REPO / "workers" / "god.py"),
-                                      "--priests", str(self.seats)])
-        wait_for(lambda: self.redis.hget(self.keys.config(), "seats") is not None, 15,
-                 "the god to provision the parliament", explain=self.explain)
-        return self.god
+    def spawn_god(self, priests: int | None = None, *,
+                  remove_after: float | None = None) -> Process:
+        """A god process (``--priests``, default :attr:`target`); it provisions at once."""
+        argv = [sys.executable, str(REPO / "workers" / "god.py"),
+                "--priests", str(priests or self.target)]
+        if remove_after is not None:
+            argv += ["--remove-after", f"{remove_after:g}"]
+        god = self.spawn("god", argv)
+        self.gods.append(god)
+        return god
 
-    def start_priest(self, seat: int | None = None, *, wait: bool = True,
-                     timeout: float = 20.0) -> Process:
-        """One priest process (``--seat`` if given); with ``wait``, until its heartbeat shows."""
-        argv = [sys.executable, str(REPO / "workers" / "priest.py")]
-        if seat is not None:
-            argv += ["--seat", str(seat)]
-        process = self.spawn("priest" if seat is None else f"priest-seat{seat}", argv)
+    def start_god(self, priests: int | None = None, *,
+                  remove_after: float | None = None) -> Process:
+        """The god (one at a time through this method); returns once it provisioned."""
+        assert self.god is None or not self.god.alive, "a god is already running"
+        self.god = god = self.spawn_god(priests, remove_after=remove_after)
+        wait_for(lambda: self._provisioned() or not god.alive, 15,
+                 "the god to provision the parliament", explain=self.explain)
+        assert god.alive, f"the god exited\n{god.tail()}"
+        return god
+
+    def _provisioned(self) -> bool:
+        try:
+            return bool(self.redis.exists(self.keys.petitions()))
+        except TRANSIENT:
+            return False
+
+    def stop_god(self, timeout: float = 10.0) -> int:
+        assert self.god is not None
+        self.god.signal(signal.SIGTERM)
+        return self.god.wait(timeout)
+
+    def new_ledger_dir(self) -> Path:
+        """``root/ledgers/<k>``, a directory no priest used yet (a host of its own)."""
+        self._dirs += 1
+        path = self.ledger_root / str(self._dirs)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def priest_argv(self) -> list[str]:
+        """The priest program (a subclass may run another)."""
+        return [sys.executable, str(REPO / "workers" / "priest.py")]
+
+    def start_priest(self, *, ledger_dir: Path | None = None, identity: int | None = None,
+                     wait: bool = True, timeout: float = 20.0) -> Process:
+        """One priest process: in ``ledger_dir``, else the shared directory (``shared``),
+        else a new ``root/ledgers/<k>``; with ``identity``, ``--identity`` (its ledger must
+        be in that directory).  With ``wait``, until it beats."""
+        if ledger_dir is None and identity is not None:
+            ledger_dir = self.dirs[identity]
+        if ledger_dir is None:
+            ledger_dir = self.ledger_dir if self.shared else self.new_ledger_dir()
+        ledger_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.priest_argv()
+        if identity is not None:
+            argv += ["--identity", hex_name(identity)]
+        process = self.spawn("priest" if identity is None else f"priest-{hex_name(identity)}",
+                             argv, {"PAXOS_LEDGER_DIR": str(ledger_dir)})
+        self.adopt(process, ledger_dir, identity)
         if wait:
-            self.wait_seated(process, timeout)
+            self.wait_beating(process, timeout)
         return process
 
-    def wait_seated(self, process: Process, timeout: float = 20.0) -> int:
-        """Wait for ``process``'s heartbeat; record and return its seat."""
-        def seated() -> int | None:
+    def adopt(self, process: Process, ledger_dir: Path, identity: int | None = None) -> None:
+        """Count ``process`` as a priest in ``ledger_dir`` (acting as ``identity``, if known;
+        else it is known once it beats)."""
+        process.ledger_dir, process.priest = ledger_dir, identity
+        if identity is None:
+            self.unknown.append(process)
+        else:
+            self._known_as(process, identity)
+
+    def _known_as(self, process: Process, priest: int) -> None:
+        process.priest = priest
+        self.priests[priest] = process
+        if process.ledger_dir is not None:
+            self.dirs[priest] = process.ledger_dir
+        if process in self.unknown:
+            self.unknown.remove(process)
+
+    def wait_beating(self, process: Process, timeout: float = 20.0) -> int:
+        """Wait until ``process`` beats (its pid in a beat of this host); record and return
+        the identity it acts as."""
+        def beating() -> int | None:
             if not process.alive:
                 raise AssertionError(f"{process.name} exited early\n{process.tail()}")
-            for seat, beat in self.heartbeats().items():
-                if beat.get("pid") == str(process.pid):
-                    return seat + 1               # seat 0 must be truthy
-            return None
-        seat = wait_for(seated, timeout, f"{process.name} (pid {process.pid}) to take a seat",
-                        explain=self.explain) - 1
-        process.seat = seat
-        self.priests[seat] = process
-        return seat
+            return next((p for p, b in self.beats().items()
+                         if b.pid == process.pid and b.host == HOST), None)
+        priest = wait_for(beating, timeout, f"{process.name} (pid {process.pid}) to beat",
+                          explain=self.explain)
+        self._known_as(process, priest)
+        return priest
 
     def start(self, *, priests: int | None = None, timeout: float = 30.0) -> Parliament:
-        """God, then ``priests`` (default: every seat) priest processes without ``--seat``;
-        returns once every one is seated and one of them presides."""
+        """God, then ``priests`` (default: :attr:`target`) priest processes; returns once
+        every one beats, the parliament is founded and one of them presides."""
         self.start_god()
-        started = [self.start_priest(wait=False) for _ in range(priests or self.seats)]
+        started = [self.start_priest(wait=False) for _ in range(priests or self.target)]
         for process in started:
-            self.wait_seated(process, timeout)
+            self.wait_beating(process, timeout)
+        self.wait_founded(timeout)
         self.president(timeout)
         return self
 
-    # ------------------------------------------------------------ looking at Redis
+    # ------------------------------------------------------------ looking at the roster
 
-    def heartbeats(self) -> dict[int, dict[str, str]]:
-        """Seat -> heartbeat fields, for the seats with a live heartbeat ({} if Redis is down)."""
+    def beats(self) -> dict[int, Beat]:
+        """Identity -> its beat, for every priest with a live beat ({} if Redis is down)."""
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for seat in range(self.seats):
-                pipe.hgetall(self.keys.heartbeat(seat))
-            raw = pipe.execute()
+            return read_roster(self.redis, self.keys)
         except TRANSIENT:
             return {}
-        return {seat: {_text(k): _text(v) for k, v in beat.items()}
-                for seat, beat in enumerate(raw) if beat}
 
     def live(self) -> dict[int, Process]:
-        return {seat: p for seat, p in self.priests.items() if p.alive}
+        return {priest: p for priest, p in self.priests.items() if p.alive}
+
+    def live_beats(self) -> dict[int, Beat]:
+        """Beats of the live processes we started (a dead one's stale beat ignored); a
+        process not known yet is known by its first beat."""
+        beats = self.beats()
+        if self.unknown:
+            pids = {p.pid: p for p in self.unknown if p.alive}
+            for priest, beat in beats.items():
+                if beat.pid in pids and beat.host == HOST:
+                    self._known_as(pids[beat.pid], priest)
+        live = {p.pid: priest for priest, p in self.live().items()}
+        return {p: b for p, b in beats.items() if live.get(b.pid) == p and b.host == HOST}
 
     def current_president(self, *, exclude_pid: int | None = None) -> int | None:
-        """The seat whose live priest process says it presides (a dead one's stale beat ignored)."""
-        live = {p.pid: seat for seat, p in self.live().items()}
-        for seat, beat in self.heartbeats().items():
-            pid = int(beat.get("pid", "0"))
-            if beat.get("president") == "1" and pid in live and live[pid] == seat \
-                    and pid != exclude_pid:
-                return seat
-        return None
+        """The identity whose live priest process says it presides."""
+        chosen = president_of({p: b for p, b in self.live_beats().items()
+                               if b.pid != exclude_pid})
+        return None if chosen is None else chosen.priest
 
     def president_pid(self) -> int | None:
-        """The pid of the live priest process that presides, from the heartbeats."""
-        seat = self.current_president()
-        return None if seat is None else self.priests[seat].pid
+        priest = self.current_president()
+        return None if priest is None else self.priests[priest].pid
 
     def president(self, timeout: float = 20.0, *, exclude_pid: int | None = None) -> int:
-        """Wait until a live priest presides; its seat."""
-        return wait_for(lambda: (s + 1 if (s := self.current_president(exclude_pid=exclude_pid))
-                                 is not None else None), timeout, "a president",
-                        explain=self.explain) - 1
+        """Wait until a live priest presides; its identity."""
+        return wait_for(lambda: self.current_president(exclude_pid=exclude_pid), timeout,
+                        "a president", explain=self.explain)
+
+    def members(self) -> frozenset[int]:
+        """The members governing now, as the president's law (else the most knowing
+        priest's) names them."""
+        beats = self.beats()
+        view = president_of(beats) or max(beats.values(), key=lambda b: b.known, default=None)
+        return frozenset(view.members) if view is not None else frozenset()
+
+    def voters(self) -> set[int]:
+        """Live priests that are members and say so themselves."""
+        members = self.members()
+        return {p for p, b in self.live_beats().items() if p in members and b.role == "voter"}
+
+    def listeners(self) -> set[int]:
+        """Live priests that learn the law and do not vote."""
+        members = self.members()
+        return {p for p, b in self.live_beats().items()
+                if p not in members and b.role == "listener"}
+
+    def role(self, priest: int) -> str | None:
+        beat = self.beats().get(priest)
+        return None if beat is None else beat.role
+
+    def wait_founded(self, timeout: float = 30.0) -> str:
+        """Wait until every live priest we started knows the founding; the genesis."""
+        def founded() -> str | None:
+            beats = self.live_beats()
+            genesis = {b.genesis for b in beats.values()}
+            if set(beats) == set(self.live()) and len(genesis) == 1 and "" not in genesis:
+                return genesis.pop()
+            return None
+        return wait_for(founded, timeout, "the parliament to be founded", explain=self.explain)
+
+    def wait_voter(self, priest: int, timeout: float = 60.0) -> float:
+        """Wait until ``priest`` votes: its beat says voter and the president's members
+        include it; the seconds it took."""
+        began = time.monotonic()
+        wait_for(lambda: priest in self.voters(), timeout,
+                 f"priest {hex_name(priest)} to be a voter", interval=0.05, explain=self.explain)
+        return time.monotonic() - began
 
     def known(self) -> dict[int, int]:
-        """Seat -> ``known`` (first decree number not known passed) from the live heartbeats."""
-        return {seat: int(beat.get("known", "0")) for seat, beat in self.heartbeats().items()
-                if seat in self.live()}
+        """Identity -> ``known`` (first decree number not known passed), live priests."""
+        return {priest: beat.known for priest, beat in self.live_beats().items()}
 
-    def wait_converged(self, timeout: float = 30.0, *, seats: Iterable[int] | None = None,
+    def wait_converged(self, timeout: float = 30.0, *, priests: Iterable[int] | None = None,
                        settle: float = 0.3) -> int:
-        """Wait until every live (or given) seat reports the same ``known`` twice, ``settle`` s
-        apart; returns it."""
-        want = set(self.live() if seats is None else seats)
+        """Wait until every live (or given) priest reports the same ``known`` twice,
+        ``settle`` s apart; returns it."""
+        want = set(self.live() if priests is None else priests)
 
         def same() -> int | None:
             k = self.known()
@@ -270,94 +387,97 @@ class Parliament:
             time.sleep(settle)
             return first if same() == first else None
 
-        return wait_for(stable, timeout, f"seats {sorted(want)} to agree on the law",
+        return wait_for(stable, timeout, f"{len(want)} priests to agree on the law",
                         explain=self.explain) - 1
 
     def status(self) -> str:
-        beats = self.heartbeats()
-        rows = [f"seat {s}: pid={b.get('pid')} president={b.get('president')} "
-                f"known={b.get('known')} next_bal={b.get('next_bal')} hint={b.get('hint')}"
-                for s, b in sorted(beats.items())]
-        return "heartbeats:\n  " + ("\n  ".join(rows) if rows else "(none)")
+        beats = self.beats()
+        members = self.members()
+        rows = [f"{b.name}: pid={b.pid} role={b.role}{' member' if p in members else ''} "
+                f"president={int(b.president)} known={b.known} next_bal={b.next_bal} "
+                f"pending_until={b.pending_until}" for p, b in sorted(beats.items())]
+        return "roster:\n  " + ("\n  ".join(rows) if rows else "(none)")
 
     def explain(self) -> str:
-        """Status and log tails, for failure messages."""
+        """Roster and log tails, for failure messages."""
         parts = [self.status()]
-        parts += [p.tail() for p in self.everything[-(self.seats + 2):]]
+        parts += [p.tail() for p in self.everything[-(self.target + 3):]]
         return "\n".join(parts)
 
     # ------------------------------------------------------------ faults
 
-    def kill(self, seat: int, sig: int = signal.SIGKILL) -> Process:
-        """Signal the priest process in ``seat`` (default kill -9); waits for it if it must die."""
-        process = self.priests[seat]
+    def kill(self, priest: int, sig: int = signal.SIGKILL) -> Process:
+        """Signal ``priest``'s process (default kill -9); waits for it if it must die."""
+        process = self.priests[priest]
         process.signal(sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             process.wait(15)
         return process
 
-    def stop(self, seat: int, timeout: float = 10.0) -> int:
-        """SIGTERM the priest in ``seat`` and return its exit status (within ``timeout``)."""
-        process = self.priests[seat]
+    def stop(self, priest: int, timeout: float = 10.0) -> int:
+        """SIGTERM ``priest``'s process and return its exit status (within ``timeout``)."""
+        process = self.priests[priest]
         process.signal(signal.SIGTERM)
         return process.wait(timeout)
 
     def stop_all(self, timeout: float = 10.0) -> dict[int, int]:
-        """SIGTERM every live priest at once; seat -> exit status."""
+        """SIGTERM every live priest at once; identity -> exit status."""
         live = self.live()
         for process in live.values():
             process.signal(signal.SIGTERM)
-        return {seat: process.wait(timeout) for seat, process in live.items()}
+        return {priest: process.wait(timeout) for priest, process in live.items()}
 
-    def restart(self, seat: int, timeout: float = 20.0) -> Process:
-        """Start a new priest process for ``seat`` (``--seat``), waiting for its heartbeat."""
-        old = self.priests.get(seat)
-        assert old is None or not old.alive, f"seat {seat} still runs (pid {old.pid})"
-        return self.start_priest(seat, timeout=timeout)
+    def restart(self, priest: int, timeout: float = 20.0) -> Process:
+        """Start ``priest`` again from its ledger (``--identity``), waiting for its beat."""
+        old = self.priests.get(priest)
+        assert old is None or not old.alive, f"{hex_name(priest)} still runs (pid {old.pid})"
+        return self.start_priest(identity=priest, timeout=timeout)
 
     # ------------------------------------------------------------ ledgers
 
-    def ledger_path(self, seat: int) -> Path:
-        return self.ledger_dir / f"{self.name}-seat-{seat}.ledger"
+    def ledger_path(self, priest: int) -> Path:
+        return self.dirs[priest] / f"{self.name}-{hex_name(priest)}.ledger"
 
-    def ledger_law(self, seat: int) -> list[str]:
-        """``paxos-redis ledger --file <seat's ledger> --law``: its ``N,DECREE`` lines."""
-        done = subprocess.run([*cli_command(), "ledger", "--file", str(self.ledger_path(seat)),
-                               "--law"], capture_output=True, text=True, timeout=60,
-                              env=self.env(), cwd=str(self.root))
-        assert done.returncode == 0, f"ledger --law of seat {seat} failed: {done.stderr}"
-        return done.stdout.splitlines()
+    def ledgers(self) -> list[Path]:
+        """Every ledger file under ``root/ledgers`` (of priests running, gone, or copies)."""
+        return ledger_files(self.ledger_root)
 
-    def ledger_dump(self, seat: int) -> str:
-        done = subprocess.run([*cli_command(), "ledger", "--file", str(self.ledger_path(seat))],
+    def ledger_law(self, priest: int | Path) -> list[str]:
+        """``paxos-redis ledger --file F --law``: a ledger's ``N,DECREE`` lines."""
+        path = priest if isinstance(priest, Path) else self.ledger_path(priest)
+        done = subprocess.run([*cli_command(), "ledger", "--file", str(path), "--law"],
                               capture_output=True, text=True, timeout=60, env=self.env(),
                               cwd=str(self.root))
-        assert done.returncode == 0, f"ledger dump of seat {seat} failed: {done.stderr}"
-        return done.stdout
+        assert done.returncode == 0, f"ledger --law of {path} failed: {done.stderr}"
+        return done.stdout.splitlines()
 
-    def passed(self, seat: int) -> dict[int, str]:
-        """Every decree the seat's ledger records as passed (raw, olive-days and repeats
-        included): decree number -> its ``dump`` text (e.g. ``id=p-1 decree=p-1``)."""
+    def ledger_dump(self, priest: int | Path) -> str:
+        """The ledger's dump, as ``paxos-redis ledger --file F`` prints it (read here)."""
+        path = priest if isinstance(priest, Path) else self.ledger_path(priest)
+        return dump(ledger_records(path))
+
+    def passed(self, priest: int | Path) -> dict[int, str]:
+        """Every decree a ledger records as passed (raw, olive-days and repeats included):
+        decree number -> its ``dump`` text (e.g. ``id=p-1 decree=p-1``)."""
         out: dict[int, str] = {}
-        for line in self.ledger_dump(seat).splitlines():
+        for line in self.ledger_dump(priest).splitlines():
             if line.startswith("passed n="):
                 number, _, text = line[len("passed n="):].partition(" ")
                 assert out.setdefault(int(number), text) == text, (
-                    f"seat {seat}'s ledger passed two decrees at {number}: "
+                    f"{priest}'s ledger passed two decrees at {number}: "
                     f"{out[int(number)]}, {text}")
         return out
 
-    def check_one_law(self, seats: Iterable[int] | None = None) -> dict[int, str]:
-        """No two ledgers record different decrees passed at one decree number (the
-        Parliament's one promise); returns the union of what they passed."""
-        union: dict[int, tuple[int, str]] = {}
-        for seat in (range(self.seats) if seats is None else seats):
-            if not self.ledger_path(seat).exists():
-                continue
-            for n, text in self.passed(seat).items():
-                first = union.setdefault(n, (seat, text))
-                assert first[1] == text, (f"decree {n} passed as {first[1]!r} at seat {first[0]} "
-                                          f"but as {text!r} at seat {seat}")
+    def check_one_law(self, ledgers: Iterable[Path | int] | None = None) -> dict[int, str]:
+        """No two ledgers (default: every one under ``root/ledgers``) record different
+        decrees passed at one number (the Parliament's one promise); returns their union."""
+        union: dict[int, tuple[str, str]] = {}
+        for ledger in (self.ledgers() if ledgers is None else ledgers):
+            where = str(ledger) if isinstance(ledger, Path) else hex_name(ledger)
+            for n, text in self.passed(ledger).items():
+                first = union.setdefault(n, (where, text))
+                assert first[1] == text, (f"decree {n} passed as {first[1]!r} in {first[0]} "
+                                          f"but as {text!r} in {where}")
         return {n: text for n, (_, text) in union.items()}
 
     # ------------------------------------------------------------ teardown
@@ -369,10 +489,8 @@ class Parliament:
             process.signal(signal.SIGTERM)
         deadline = time.monotonic() + 5
         for process in self.everything:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for process in self.everything:
             if process.alive:
                 process.signal(signal.SIGKILL)
@@ -383,134 +501,3 @@ class Parliament:
                 os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             self.redis.close()
-
-
-# ------------------------------------------------------------------ citizens and load
-
-def law_map(lines: Iterable[str]) -> dict[str, int]:
-    """``N,DECREE`` lines -> decree body -> N; AssertionError if a body appears twice."""
-    out: dict[str, int] = {}
-    for line in lines:
-        n, _, body = line.partition(",")
-        assert body not in out, f"{body!r} is in the law twice: at {out[body]} and at {n}"
-        out[body] = int(n)
-    return out
-
-
-@dataclass
-class Outcome:
-    """What happened to one petition, as its citizen saw it."""
-
-    pid: str
-    n: int | None = None
-    sent: float = 0.0
-    acked: float | None = None
-    attempts: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-class Citizens:
-    """Concurrent citizens: ``shared`` threads on one Client plus ``own`` threads with a Client
-    each, passing ``total`` petitions named ``<prefix>-t<thread>-<k>`` between them."""
-
-    def __init__(self, redis_url: str, parliament: str, total: int, *, shared: int = 4,
-                 own: int = 1, prefix: str = "p", timeout: float = 5.0,
-                 give_up: float = 90.0) -> None:
-        self.redis_url, self.parliament, self.total = redis_url, parliament, total
-        self.prefix, self.timeout, self.give_up = prefix, timeout, give_up
-        self.threads_n = shared + own
-        self.clients = [Client.from_url(redis_url, parliament=parliament)
-                        for _ in range(1 + own)]
-        self.client_of = [self.clients[0]] * shared + self.clients[1:]
-        self.outcomes: dict[str, Outcome] = {}
-        self.lock = threading.Lock()
-        self.acked_count = 0
-        self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,), name=f"citizen-{i}",
-                                         daemon=True) for i in range(self.threads_n)]
-        self.crashes: list[BaseException] = []
-
-    def pids(self, thread: int) -> list[str]:
-        return [f"{self.prefix}-t{thread}-{k:05d}" for k in range(thread, self.total,
-                                                                   self.threads_n)]
-
-    def start(self) -> Citizens:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def _run(self, index: int) -> None:
-        client = self.client_of[index]
-        try:
-            for pid in self.pids(index):
-                if self.stop_event.is_set():
-                    return
-                self._pass(client, pid)
-        except BaseException as exc:        # noqa: BLE001 - reported by join()
-            self.crashes.append(exc)
-
-    def _pass(self, client: Client, pid: str) -> None:
-        outcome = Outcome(pid, sent=time.monotonic())
-        with self.lock:
-            self.outcomes[pid] = outcome
-        until = outcome.sent + self.give_up
-        while time.monotonic() < until and not self.stop_event.is_set():
-            outcome.attempts += 1
-            try:
-                n = client.petition(pid, timeout=self.timeout, pid=pid)
-            except (PetitionTimeout, ParliamentUnavailable) as exc:
-                outcome.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-                continue                    # the documented way: again, with the SAME pid
-            outcome.n, outcome.acked = n, time.monotonic()
-            with self.lock:
-                self.acked_count += 1
-            return
-
-    def wait_acked(self, count: int, timeout: float) -> None:
-        wait_for(lambda: self.acked_count >= count or self.crashes, timeout,
-                 f"{count} acknowledged petitions (have {self.acked_count})")
-        assert not self.crashes, f"a citizen thread crashed: {self.crashes[0]!r}"
-
-    def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self.threads if t.is_alive()]
-        if alive:
-            self.stop_event.set()
-            raise AssertionError(f"citizens {alive} still petitioning after {timeout:g} s "
-                                 f"({self.acked_count} of {self.total} acknowledged)")
-        assert not self.crashes, f"a citizen thread crashed: {self.crashes[0]!r}"
-
-    def acked(self) -> dict[str, int]:
-        """pid -> the decree number its citizen was given."""
-        return {pid: o.n for pid, o in self.outcomes.items() if o.n is not None}
-
-    def unacked(self) -> list[Outcome]:
-        return [o for o in self.outcomes.values() if o.n is None]
-
-    def retried(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o.attempts > 1)
-
-    def close(self) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(10)
-        for client in self.clients:
-            with contextlib.suppress(Exception):
-                client.close()
-
-
-def check_law(law: dict[str, int], citizens: Citizens, *, complete: bool = True) -> None:
-    """Every acknowledged petition is in ``law`` once, at its number; nothing foreign is;
-    with ``complete``, every petition the citizens sent passed."""
-    acked = citizens.acked()
-    wrong = {pid: (n, law.get(pid)) for pid, n in acked.items() if law.get(pid) != n}
-    assert not wrong, (f"{len(wrong)} acknowledged petitions are missing or at another number "
-                       f"(pid: (given, in law)): {dict(list(wrong.items())[:10])}")
-    foreign = [body for body in law if body not in citizens.outcomes and
-               body.startswith(citizens.prefix + "-")]
-    assert not foreign, f"the law holds petitions nobody sent: {foreign[:10]}"
-    if complete:
-        missing = [o.pid for o in citizens.unacked()]
-        assert not missing, f"{len(missing)} petitions never got a number: {missing[:10]}"

@@ -1,4 +1,5 @@
-"""Entry point: one god (supervisor) process (settings from flags and PAXOS_* / REDIS_URL)."""
+"""Entry point: one god process (settings from flags and PAXOS_* / REDIS_URL): founds the
+parliament, calls ballots, keeps PAXOS_PRIESTS (``--priests N``) priests voting by decree."""
 
 import sys
 

@@ -1,4 +1,8 @@
-"""Entry point: one priest process (settings from flags and PAXOS_* / REDIS_URL)."""
+"""Entry point: one priest process (settings from flags and PAXOS_* / REDIS_URL).
+
+It runs as the first ledger in PAXOS_LEDGER_DIR no other process holds, or as a new
+priest (a new ledger, a new identity) when every one is held; ``--identity HEX`` picks one.
+"""
 
 import sys
 

@@ -1,5 +1,9 @@
 """The parliament under test: its own ``redis-server`` (or ``--redis URL``), a god, N priests.
 
+The god founds the parliament with the N priests (each a new priest: a new ledger, a
+new identity); :meth:`Cluster.start` returns once it has, a president acts, and a
+decree passes, so that nothing measured is the founding.
+
 Every child runs in its own session (process group) with its output in a log file;
 :meth:`Children.stop` ends each group with SIGTERM, then SIGKILL, so a failed or
 interrupted benchmark leaves nothing running.  Ledgers live in a fresh directory on a
@@ -25,6 +29,7 @@ from typing import Any
 
 from ..connection import connect, redact
 from ..keys import Keys
+from ..roster import president_of, read_roster
 from .procfs import MEMORY_FILESYSTEMS, filesystem
 
 READY_TIMEOUT_S = 60.0
@@ -126,7 +131,7 @@ class Cluster:
                  ledger_dir: Path | None = None,
                  priest_argv: Callable[[int], list[str]] | None = None,
                  rules: str | None = None) -> None:
-        self.seats, self.workdir = priests, workdir
+        self.target, self.workdir = priests, workdir
         self.children = Children(workdir / "logs")
         self.children.logdir.mkdir(parents=True, exist_ok=True)
         self.own_redis = redis_url is None
@@ -148,7 +153,7 @@ class Cluster:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
         env.update(REDIS_URL=self.url, PAXOS_PARLIAMENT=self.parliament,
-                   PAXOS_LEDGER_DIR=str(self.ledgers), PAXOS_PRIESTS=str(self.seats),
+                   PAXOS_LEDGER_DIR=str(self.ledgers), PAXOS_PRIESTS=str(self.target),
                    PYTHONUNBUFFERED="1")
         if self.rules is not None:
             env["PAXOS_RULES"] = self.rules
@@ -164,15 +169,24 @@ class Cluster:
             self.redis.ping()
         except Exception as exc:
             raise BenchError(f"Redis at {redact(self.url)} is unreachable: {exc}") from None
-        self.god = self.children.spawn("god", [*cli_argv(), "god", "--priests", str(self.seats)],
+        self.god = self.children.spawn("god", [*cli_argv(), "god", "--priests", str(self.target)],
                                        env=self.env(), cwd=self.workdir)
-        self._wait(lambda: self.redis.hget(self.keys.config(), "seats") is not None,
-                   "the god to provision the parliament", "god")
-        for i in range(self.seats):
+        for i in range(self.target):
             argv = self.priest_argv(i) if self.priest_argv else [*cli_argv(), "priest"]
             self.priests.append(self.children.spawn(f"priest-{i}", argv, env=self.env(),
                                                     cwd=self.workdir))
+        self._wait(self.founded, f"the god to found the parliament with {self.target} priests "
+                   "and a president to act", "god")
         self._wait_passes()
+
+    def founded(self) -> bool:
+        """Every priest of ours votes, in one founding that names them all, and one presides."""
+        pids = {p.pid for p in self.priests}
+        beats = {b.priest: b for b in read_roster(self.redis, self.keys).values()
+                 if b.pid in pids}
+        president = president_of(beats)
+        return (len(beats) == self.target and all(b.role == "voter" for b in beats.values())
+                and president is not None and set(president.members) == set(beats))
 
     def _start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -226,14 +240,9 @@ class Cluster:
                 raise BenchError(f"{name} exited with status {proc.returncode} during the "
                                  f"benchmark; {name}.log ends:\n{self.children.tail(name)}")
 
-    def seat_of(self) -> dict[int, int]:
-        """pid -> seat, from the priests' heartbeats."""
-        out: dict[int, int] = {}
-        for seat in range(self.seats):
-            pid = self.redis.hget(self.keys.heartbeat(seat), "pid")
-            if pid is not None:
-                out[int(pid)] = seat
-        return out
+    def identity_of(self) -> dict[int, str]:
+        """pid -> the priest's identity (12 hex digits), from the priests' heartbeats."""
+        return {b.pid: b.name for b in read_roster(self.redis, self.keys).values()}
 
     def stream_lengths(self) -> dict[str, int]:
         """XLEN of every key of this parliament that is a stream."""

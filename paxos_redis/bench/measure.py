@@ -27,7 +27,7 @@ OWN_COMMANDS = frozenset({"info"})
 class Snapshot:
     at: float                              # time.monotonic()
     cpu: dict[str, float | None]           # role -> CPU seconds so far (None: unknown)
-    priests: tuple[float | None, ...]      # each priest's CPU seconds, in seat order
+    priests: tuple[float | None, ...]      # each priest's CPU seconds, by identity
     commands: dict[str, int]               # Redis command -> calls so far
 
 
@@ -37,7 +37,7 @@ def _sum(values: Sequence[float | None]) -> float | None:
 
 def snapshot(redis: Any, *, priests: Sequence[int], god: Sequence[int],
              citizens: Sequence[int]) -> Snapshot:
-    """CPU of every role and Redis command counts, now (priest pids in seat order)."""
+    """CPU of every role and Redis command counts, now (priest pids ordered by identity)."""
     per_priest = tuple(cpu_seconds(pid) for pid in priests)
     cpu = redis.info("cpu")
     commands = {name.removeprefix("cmdstat_"): int(stat["calls"])

@@ -75,6 +75,7 @@ def write_json(report: dict[str, Any], path: str) -> None:
 
 
 def _priest(p: dict[str, Any]) -> str:
-    """A priest by seat, or by pid when no heartbeat named its seat."""
-    return f"seat {p['seat']}" if p["seat"] is not None else f"pid {p['pid']} (seat unknown)"
+    """A priest by identity, or by pid when no heartbeat named it."""
+    who = p.get("priest")
+    return f"priest {who}" if who is not None else f"pid {p['pid']} (identity unknown)"
 

@@ -86,15 +86,15 @@ class Bench:
                                redis_url=options.redis_url, ledger_dir=options.ledger_dir,
                                priest_argv=options.priest_argv, rules=options.rules)
         self.priest_pids: list[int] = []
-        self.seats_at_start: dict[int, int] = {}
+        self.identities_at_start: dict[int, str] = {}
 
     def start(self) -> None:
         self.progress.note(f"bench: starting {self.options.priests} priests and a god"
                            + (" and redis-server" if self.cluster.own_redis else ""))
         self.cluster.start()
-        seats = self.seats_at_start = self.cluster.seat_of()
+        names = self.identities_at_start = self.cluster.identity_of()
         self.priest_pids = sorted((p.pid for p in self.cluster.priests),
-                                  key=lambda pid: seats.get(pid, len(seats) + pid))
+                                  key=lambda pid: (names.get(pid, "~"), pid))
         if self.cluster.on_memory_fs:
             self.progress.note(f"bench: WARNING: ledgers in {self.cluster.ledgers} are on "
                                f"{self.cluster.ledger_fs}, where fsync is free; give "
@@ -158,9 +158,9 @@ class Bench:
                 **cost(before, after, decrees)}
 
     def end_state(self) -> dict[str, Any]:
-        # a priest busy at the end may have let its heartbeat lapse: its seat at the start
-        seats = {**self.seats_at_start, **self.cluster.seat_of()}
-        priests = [{"seat": seats.get(pid), "pid": pid, "peak_rss_kib": peak_rss_kib(pid)}
+        # a priest busy at the end may have let its heartbeat lapse: its identity at the start
+        names = {**self.identities_at_start, **self.cluster.identity_of()}
+        priests = [{"priest": names.get(pid), "pid": pid, "peak_rss_kib": peak_rss_kib(pid)}
                    for pid in self.priest_pids]
         god = None if self.cluster.god is None else peak_rss_kib(self.cluster.god.pid)
         info = self.cluster.redis.info()

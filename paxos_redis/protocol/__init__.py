@@ -9,7 +9,8 @@ from .codec import decode, encode
 from .decree import OLIVE_DAY, Decree
 from .effects import Effects, Enacted, Receipt
 from .errors import CorruptRecord, MalformedMessage, ProtocolError
-from .law import Archive, Law
+from .law import Archive, Law, LawConflict
+from .membership import Change, Founding, Membership, name, parse_name
 from .messages import (
     BeginBallot,
     FailedBallot,
@@ -25,13 +26,13 @@ from .messages import (
 )
 from .president import President
 from .priest import Priest
-from .quorum import Quorum, majority
 from .records import (
     Archived,
+    Identity,
+    Members,
     Passed,
     Promise,
     Record,
-    Seat,
     Tried,
     Votes,
     decode_record,
@@ -44,6 +45,12 @@ __all__ = [
     "ZERO",
     "Archive",
     "Archived",
+    "Change",
+    "Founding",
+    "Identity",
+    "LawConflict",
+    "Members",
+    "Membership",
     "Ballot",
     "BeginBallot",
     "CorruptRecord",
@@ -63,11 +70,9 @@ __all__ = [
     "Priest",
     "Promise",
     "ProtocolError",
-    "Quorum",
     "Receipt",
     "Record",
     "Rules",
-    "Seat",
     "SuccessfulBallot",
     "Transcript",
     "Tried",
@@ -78,5 +83,6 @@ __all__ = [
     "decode_record",
     "encode",
     "encode_record",
-    "majority",
+    "name",
+    "parse_name",
 ]

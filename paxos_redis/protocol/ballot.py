@@ -1,9 +1,10 @@
 """Ballot numbers (the paper's B1: every ballot number is unique).
 
 A ballot number is a pair ``(round, priest)`` ordered lexicographically.  Two
-priests can never start the same ballot, because the priest's seat is part of
-the number; one priest never starts the same ballot twice, because it writes
-its ``last_tried`` ballot in its ledger before sending *next ballot*.
+priests can never start the same ballot, because the priest's identity is part of
+the number (identities are unique: see :mod:`.membership`); one priest never starts
+the same ballot twice, because it writes its ``last_tried`` ballot in its ledger
+before sending *next ballot*.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .errors import ProtocolError
 
 @dataclass(frozen=True, order=True, slots=True)
 class Ballot:
-    """A ballot number: ``round`` first, then the ``priest`` seat that owns it."""
+    """A ballot number: ``round`` first, then the identity of the ``priest`` that owns it."""
 
     round: int
     priest: int
@@ -25,8 +26,8 @@ class Ballot:
                 or not 0 <= self.round < 2**64:
             raise ProtocolError(f"ballot round must be an int in [0, 2**64), got {self.round!r}")
         if not isinstance(self.priest, int) or isinstance(self.priest, bool) \
-                or not -1 <= self.priest < 2**31:
-            raise ProtocolError(f"ballot priest must be an int in [-1, 2**31), got {self.priest!r}")
+                or not -1 <= self.priest < 2**63:
+            raise ProtocolError(f"ballot priest must be an int in [-1, 2**63), got {self.priest!r}")
 
     def successor(self, priest: int) -> Ballot:
         """The lowest ballot number owned by ``priest`` that is above this one."""

@@ -19,7 +19,7 @@ from .errors import MalformedMessage, ProtocolError
 from .messages import BY_CODE, CITIZEN_ID, Entry, Message, Vote
 
 _ENTRY = struct.Struct(">QI")          # decree number, decree length
-_VOTE = struct.Struct(">QQiI")         # decree number, ballot round, ballot priest, decree length
+_VOTE = struct.Struct(">QQqI")         # decree number, ballot round, ballot priest, decree length
 _NUMBER = struct.Struct(">Q")
 _LENGTH = struct.Struct(">I")
 
@@ -195,16 +195,16 @@ def _ballot_out(value: Ballot) -> bytes:
     return value.encode().encode()
 
 
-def _receipt_out(value: tuple[int, str]) -> bytes:
-    return f"{value[0]} {value[1]}".encode()
+def _receipt_out(value: tuple[int, str, int]) -> bytes:
+    return f"{value[0]} {value[1]} {value[2]}".encode()
 
 
-def _receipt(text: bytes) -> tuple[int, str]:
-    number, _, citizen = text.partition(b" ")
-    name = citizen.decode("ascii", "replace")
+def _receipt(text: bytes) -> tuple[int, str, int]:
+    parts = text.split(b" ")
+    name = parts[1].decode("ascii", "replace") if len(parts) == 3 else ""
     if not CITIZEN_ID.fullmatch(name):
-        raise ProtocolError(f"expected 'n citizen', got {text[:60]!r}")
-    return _int(number), name
+        raise ProtocolError(f"expected 'n citizen members', got {text[:60]!r}")
+    return _int(parts[0]), name, _int(parts[2])
 
 
 #: field name -> (message attribute, encoder, decoder)

@@ -52,14 +52,15 @@ class Enacted(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Priest ``seat`` (of ``seats``) voted at ``ballot`` for ``petition`` at decree ``n``:
-    sent to ``citizen``, whom the president vouched is answered by ``n`` (see
-    :class:`~.messages.BeginBallot`).  Receipts from a majority of the seats at one
-    ballot prove the decree passed, so the citizen needs no word from the president."""
+    """Priest ``priest`` (one of ``of`` members governing ``n``) voted at ``ballot`` for
+    ``petition`` at decree ``n``: sent to ``citizen``, whom the president vouched is answered
+    by ``n`` (see :class:`~.messages.BeginBallot`).  Receipts from a majority of the ``of``
+    members at one ballot prove the decree passed, so the citizen needs no word from the
+    president (only members get the begin ballot that asks for receipts)."""
 
     citizen: str
-    seat: int
-    seats: int
+    priest: int
+    of: int
     ballot: Ballot
     n: int
     petition: str
@@ -67,7 +68,7 @@ class Receipt:
 
 @dataclass(slots=True)
 class Effects:
-    """Records to persist, then messages to send (``(seat, message)``), then decrees enacted,
+    """Records to persist, then messages to send (``(priest, message)``), then decrees enacted,
     and receipts for citizens (sent with the messages that wait for the records)."""
 
     records: list[Record] = field(default_factory=list)

@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
-from .decree import Decree
+from .decree import INTERNAL, Decree
 from .effects import Enacted
+from .membership import Membership
 from .messages import Entry
 
 #: memory / dedup when not bounded (a priest with no archive keeps the whole law)
@@ -68,11 +69,17 @@ class Dedup:
         return first
 
 
+class LawConflict(Exception):
+    """A priest was told a different decree at a number whose decree it knows: two decrees
+    passed at one number, which the protocol exists to prevent.  Not a malformed message
+    to drop: the priest must stop, loudly, and keep its ledger for an operator."""
+
+
 class Law:
-    """One priest's copy of the law (the learner's state)."""
+    """One priest's copy of the law (the learner's state), and the membership it decides."""
 
     __slots__ = ("_applied", "_dedup", "archive", "bytes", "decrees", "floor", "known", "memory",
-                 "memory_bytes", "top")
+                 "memory_bytes", "members", "top")
 
     def __init__(self, *, memory: int = UNBOUNDED, dedup: int = UNBOUNDED,
                  archive: Archive | None = None, memory_bytes: int = UNBOUNDED) -> None:
@@ -85,6 +92,8 @@ class Law:
         self.memory = memory
         self.archive = archive
         self._dedup = Dedup(dedup)
+        #: who votes for which decree numbers, as the law applied so far decides
+        self.members = Membership()
         #: the applied decrees in memory, ``floor .. known - 1``, as made when applied (for
         #: reads and compaction, which would otherwise make them again)
         self._applied: list[Enacted] = []
@@ -94,20 +103,30 @@ class Law:
         """petition id -> the decree number where it first passed (within the dedup window)"""
         return self._dedup.first_of
 
-    def resume(self, archive: Archive) -> None:
-        """Start from ``archive``: its decrees are known; rebuild the dedup window from it."""
+    def resume(self, archive: Archive, members: tuple[int, Membership] | None = None) -> None:
+        """Start from ``archive``: its decrees are known; rebuild the dedup window from it,
+        and the membership from ``members`` (the membership once the law below its number
+        was applied) and the archived decrees from there on."""
         self.archive = archive
         self.known = self.floor = archive.end
         self._applied = []
         self.top = max(self.top, archive.end - 1)
-        n = max(0, archive.end - self._dedup.window)
+        dedup_from = max(0, archive.end - self._dedup.window)
+        members_from = archive.end
+        if members is not None:
+            members_from, self.members = members[0], members[1].copy()
+        elif archive.end:
+            members_from, self.members = 0, type(self.members)()
+        n = min(dedup_from, members_from)
         while n < archive.end:
             batch = archive.read(n, min(4096, archive.end - n))
             if not batch:
                 break
             for e in batch:
-                if e.first == e.n and not e.decree.is_olive_day:
+                if e.n >= dedup_from and e.first == e.n and not e.decree.is_olive_day:
                     self._dedup.first(e.n, e.decree.petition)
+                if e.n >= members_from and e.first == e.n and e.decree.petition[:1] == INTERNAL:
+                    self.members.apply(e.n, e.decree)
             n = batch[-1].n + 1
 
     def learn(self, entries: tuple[Entry, ...] | list[Entry]) -> tuple[list[Entry], list[Enacted]]:
@@ -120,6 +139,11 @@ class Law:
                 decree = decrees[n] = entry[1]
                 size += len(decree.body)
                 new.append(entry)
+            elif n in decrees and decrees[n] != entry[1]:
+                raise LawConflict(
+                    f"told that decree {n} is {entry[1]!r}, but this priest's law holds "
+                    f"{decrees[n]!r} there: two decrees passed at one number. This priest "
+                    "stops; keep every ledger as it is and report it")
         if not new:
             return new, []
         self.bytes += size
@@ -134,7 +158,10 @@ class Law:
         n = self.known
         decree = decrees.get(n)
         while decree is not None:
-            first = n if decree.petition == "" else first_of(n, decree.petition)
+            pid = decree.petition
+            first = n if pid == "" else first_of(n, pid)
+            if pid[:1] == INTERNAL and first == n:
+                self.members.apply(n, decree)
             applied.append(new(Enacted, (n, decree, first)))   # Enacted(...), at half the cost
             n += 1
             decree = decrees.get(n)
@@ -159,6 +186,10 @@ class Law:
             self.floor += 1
         if self.floor > start:
             del self._applied[: self.floor - start]
+
+    def members_at(self, n: int) -> frozenset[int] | None:
+        """The members that govern decree ``n``, if this law decides it yet."""
+        return self.members.at(n, self.known)
 
     def is_first(self, n: int, petition: str) -> bool:
         """Would ``petition`` passed at decree ``n`` be applied there, as new?  (Its first

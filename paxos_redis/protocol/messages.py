@@ -1,6 +1,6 @@
 """The coded messages of the Synod (the seed's messagebook), plus the clerks' traffic.
 
-Every message names its ``sender`` seat, a ``ballot`` and the sender's ``known``
+Every message names its ``sender`` (a priest's identity), a ``ballot`` and the sender's ``known``
 point: the lowest decree number the sender does not yet know to be passed.
 A receiver that sees a higher ``known`` than its own asks the sender for the
 decrees it missed (an :class:`Inquiry`), which is how a priest that was away
@@ -62,11 +62,12 @@ class NextBallot:
 class BeginBallot:
     """Step 3: the president asks priests to vote ``entries`` at ``ballot`` (batched).
 
-    ``receipt`` is ``(n, citizen)`` when the president vouches that decree ``n`` (the
+    ``receipt`` is ``(n, citizen, of)`` when the president vouches that decree ``n`` (the
     first entry) is where its petition will first pass if it passes at all: ``n`` was
     the lowest number it did not know passed, and the petition was not in its law.
-    Each voter then also sends ``citizen`` a receipt of its vote, and a majority of
-    receipts at one ballot answers the citizen without the president's reply.
+    Each voter then also sends ``citizen`` a receipt of its vote, and a majority of the
+    ``of`` members governing ``n`` sending receipts at one ballot answers the citizen
+    without the president's reply.
     """
 
     role: ClassVar[str] = "president"
@@ -75,7 +76,7 @@ class BeginBallot:
     ballot: Ballot
     known: int
     entries: tuple[Entry, ...]
-    receipt: tuple[int, str] | None = None
+    receipt: tuple[int, str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,13 @@ priests (*successful ballot*) every ``rules.announce_ticks``, or as soon as
 ``rules.announce`` are ready: the citizen's answer does not wait for it, and one
 announcement carries every decree passed since the last.
 
+Membership.  Votes for decree ``n`` count in the membership the law sets for ``n``
+(:mod:`.membership`): a president proposes ``n`` only once a majority of that
+membership has promised its ballot, and counts ``n`` passed once a majority of it
+voted.  The law below ``known`` fixes the membership of every number below
+``known + alpha``, so a president proposes nothing beyond; a change of membership
+brings new priests into range, and the president asks them for promises then.
+
 Receipts.  When a petition takes the lowest decree number this president does not
 know passed, and its law does not hold the petition, that number is where the law
 will apply it if it passes at all: every lower number is passed and holds other
@@ -55,10 +62,13 @@ PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
 
 @dataclass(slots=True)
 class Proposal:
-    """One decree number in flight: the decree proposed and who voted for it."""
+    """One decree number in flight: the decree proposed, the members whose votes count for
+    it, how many make a majority of them, and who of them voted."""
 
     decree: Decree
     sent: int
+    members: frozenset[int]
+    need: int
     voters: set[int] = field(default_factory=set)
     #: the citizen its voters send receipts to (see the module's docstring), if any
     citizen: str | None = None
@@ -73,6 +83,13 @@ class President:
         self.phase = PREPARING
         self.from_n = priest.law.known
         self.promises: dict[int, LastVote] = {}
+        #: per decree number, the highest vote the promises reported (B3), and the highest
+        #: number with one: gaps below it get the olive-day decree
+        self.best: dict[int, tuple[Ballot, Decree]] = {}
+        self.top = -1
+        #: numbers below this are known passed by some priest that promised: learned, not
+        #: proposed
+        self.start = priest.law.known
         self.proposals: dict[int, Proposal] = {}
         self.next_n = 0
         self.queue: deque[Decree] = deque()
@@ -85,7 +102,7 @@ class President:
         self.unannounced: list[Entry] = []   # passed here, not yet told to the others
         #: of those, who voted for each (they are told its number, not its decree)
         self.voters_of: dict[int, set[int]] = {}
-        #: seat -> when it last answered this president (a running count, not a clock):
+        #: priest -> when it last answered this president (a running count, not a clock):
         #: a thrifty president asks the quickest, those that answered last
         self.answered: dict[int, int] = {}
         self.answers = 0
@@ -100,7 +117,19 @@ class President:
         """Step 1: send next ballot for every decree number from ``from_n``."""
         p = self.priest
         self.sent = p.now
-        self.priest.broadcast(NextBallot(p.seat, self.ballot, p.law.known, self.from_n))
+        self.priest.broadcast(NextBallot(p.id, self.ballot, p.law.known, self.from_n))
+
+    def prepared(self, n: int) -> frozenset[int] | None:
+        """The members governing ``n``, if a majority of them promised this ballot."""
+        members = self.priest.law.members_at(n)
+        if members is None:
+            return None
+        promised = sum(1 for m in members if m in self.promises)
+        return members if promised >= len(members) // 2 + 1 else None
+
+    def unpromised(self) -> list[int]:
+        """Members of a membership in range who have not promised (asked again on ticks)."""
+        return [m for m in sorted(self.priest.members_ahead()) if m not in self.promises]
 
     def receive(self, m: Message) -> None:
         if m.ballot != self.ballot:
@@ -115,43 +144,49 @@ class President:
             self.handle_vote_no(m)
 
     def handle_last_vote(self, m: LastVote) -> None:
-        if self.phase != PREPARING or m.sender in self.promises:
+        if self.phase == DEPOSED or m.sender in self.promises:
             return
         self.promises[m.sender] = m
+        self.start = max(self.start, m.known)
+        self.note_votes(m)
         if m.passed:
             self.priest.learn(m.passed)
-        if self.priest.quorum.reached(self.promises) and self.phase == PREPARING:
-            self.take_office()
+        if self.phase == PREPARING:
+            if self.prepared(max(self.start, self.priest.law.known)) is not None:
+                self.take_office()
+        else:
+            self.fill()                    # a membership newly in range may be prepared now
 
-    def choose(self) -> dict[int, Decree]:
-        """Step 3 (B3): per decree number, the decree of the highest vote the quorum reported.
+    def note_votes(self, m: LastVote) -> None:
+        """Step 3 (B3), as promises come: per decree number, the highest vote reported.
 
-        Only numbers at or above ``start`` count: below it some priest of the
-        quorum knows the decree passed, and we learn it rather than propose.
-        """
-        law = self.priest.law
-        start = max([law.known] + [lv.known for lv in self.promises.values()])
-        best: dict[int, tuple[Ballot, Decree]] = {}
-        for lv in self.promises.values():
-            for n, ballot, decree in lv.votes:
-                if n >= start and (n not in best or ballot > best[n][0]):
-                    best[n] = (ballot, decree)
-        top = max(best, default=start - 1)
-        self.next_n = max(top + 1, start, law.highest() + 1)
-        return {
-            n: best[n][1] if n in best else OLIVE_DAY
-            for n in range(start, top + 1) if not law.is_passed(n)
-        }
+        Votes below ``start`` do not count: there some priest that promised knows the
+        decree passed, and we learn it rather than propose.  Every president proposes
+        ``n`` only once a majority of ``n``'s members promised (:meth:`prepared`), so
+        the highest vote among those is in ``best`` by then; votes reported later by
+        others only add to what B3 already allows."""
+        best, floor = self.best, self.start
+        if self.phase == ACTIVE:                   # numbers proposed already stay as they are
+            floor = max(floor, self.next_n)
+        for n, ballot, decree in m.votes:
+            if n >= floor and n not in self.proposals and (n not in best or ballot > best[n][0]):
+                best[n] = (ballot, decree)
+                self.top = max(self.top, n)
+
+    def choose(self, n: int) -> Decree | None:
+        """The decree B3 requires at ``n``, if any: the highest vote reported there, or the
+        olive-day decree in a gap below the highest number with a vote."""
+        got = self.best.pop(n, None)
+        if got is not None:
+            return got[1]
+        return OLIVE_DAY if n <= self.top else None
 
     def take_office(self) -> None:
         self.phase = ACTIVE
-        now = self.priest.now
-        for n, decree in self.choose().items():
-            self.proposals[n] = Proposal(decree, now)
-            self.flight_bytes += len(decree.body)
-            if not decree.is_olive_day:
-                self.in_flight_ids.add(decree.petition)
-        self._begin(sorted((n, p.decree) for n, p in self.proposals.items()))
+        law = self.priest.law
+        self.next_n = max(self.start, law.known)
+        for n in [n for n in self.best if n < self.next_n or law.is_passed(n)]:
+            del self.best[n]
         self.fill()
 
     # ------------------------------------------------------------ phase two
@@ -176,68 +211,96 @@ class President:
         return len(self.queue) >= rules.window or self.queue_bytes >= rules.window_bytes
 
     def fill(self) -> None:
-        """Propose queued decrees while the window has room (in numbers and in bytes)."""
+        """Propose while the window has room (in numbers and in bytes), at numbers whose
+        members promised: first what B3 requires, then queued petitions, then olive-day
+        decrees up to where a change of membership takes effect (so that it does)."""
         law, batch, receipt = self.priest.law, [], None
         rules = self.priest.rules
         room = rules.window - len(self.proposals)
-        while self.queue and room > 0 and (self.flight_bytes < rules.window_bytes
-                                           or not self.proposals):
+        members: frozenset[int] | None = None
+        until = 0
+        while room > 0 and (self.flight_bytes < rules.window_bytes or not self.proposals):
             while law.is_passed(self.next_n) or self.next_n in self.proposals:
                 self.next_n += 1
-            n, decree = self.next_n, self.queue.popleft()
+            n = self.next_n
+            if members is None or n >= until:
+                members = self.prepared(n)
+                if members is None:
+                    break
+                until = law.members.until(n, law.known)
+            decree = self.choose(n)
+            if decree is None and self.queue:
+                decree = self.queue.popleft()
+                self.queue_bytes -= len(decree.body)
+                citizen = self.reply_to.pop(decree.petition, None) if self.reply_to else None
+            else:
+                citizen = None
+                if decree is None and n < law.members.pending_until:
+                    decree = OLIVE_DAY
+                elif decree is None:
+                    break
             self.next_n += 1
-            size = len(decree.body)
-            self.queue_bytes -= size
-            self.flight_bytes += size
-            proposal = self.proposals[n] = Proposal(decree, self.priest.now)
-            citizen = self.reply_to.pop(decree.petition, None) if self.reply_to else None
+            self.flight_bytes += len(decree.body)
+            if not decree.is_olive_day:
+                self.in_flight_ids.add(decree.petition)
+            proposal = self.proposals[n] = Proposal(decree, self.priest.now, members,
+                                                    len(members) // 2 + 1)
             if citizen is not None and n == law.known and law.is_first(n, decree.petition):
                 proposal.citizen = citizen          # n == known: the first of this batch
-                receipt = (n, citizen)
+                receipt = (n, citizen, len(members))
             batch.append((n, decree))
             room -= 1
         self._begin(batch, receipt=receipt)
 
-    def _begin(self, entries: list[Entry], seats: Iterable[int] | None = None,
-               receipt: tuple[int, str] | None = None) -> None:
-        """Begin ballot for ``entries`` (sorted), in chunks; ``receipt`` goes with the
-        chunk whose first entry it names."""
+    def _begin(self, entries: list[Entry], to: Iterable[int] | None = None,
+               receipt: tuple[int, str, int] | None = None) -> None:
+        """Begin ballot for ``entries`` (sorted), in chunks of one membership each;
+        ``receipt`` goes with the chunk whose first entry it names."""
         p = self.priest
-        for part in p.rules.chunks(entries, body_bytes):
-            chunk = tuple(part)
-            named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
-            message = BeginBallot(p.seat, self.ballot, p.law.known, chunk, named)
-            for seat in self.asked() if seats is None else seats:
-                p.send(seat, message)
+        i = 0
+        while i < len(entries):
+            members = self.proposals[entries[i][0]].members
+            j = i + 1
+            while j < len(entries) and self.proposals[entries[j][0]].members is members:
+                j += 1
+            for part in p.rules.chunks(entries[i:j], body_bytes):
+                chunk = tuple(part)
+                named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
+                message = BeginBallot(p.id, self.ballot, p.law.known, chunk, named)
+                for priest in self.asked(members) if to is None else to:
+                    p.send(priest, message)
+            i = j
 
-    def asked(self) -> Iterable[int]:
-        """Who gets a new begin ballot: everyone, or, thrifty, a bare majority (the paper's
-        quorum): this priest and the others that answered it last.  A priest left out
-        learns the decrees when they are announced; if one asked is slow to vote, the
-        resend after ``resend_ticks`` goes to every priest that has not voted."""
+    def asked(self, members: frozenset[int]) -> Iterable[int]:
+        """Who gets a new begin ballot: every member, or, thrifty, a bare majority (the
+        paper's quorum): this priest if it is a member, and the others that answered it
+        last.  A priest left out learns the decrees when they are announced; if one asked
+        is slow to vote, the resend after ``resend_ticks`` goes to every member that has
+        not voted."""
         p = self.priest
         if not p.rules.thrifty:
-            return p.quorum.members()
-        others = sorted((s for s in p.quorum.members() if s != p.seat),
-                        key=lambda s: self.answered.get(s, 0), reverse=True)
-        return [p.seat, *others[: p.quorum.size - 1]]
+            return sorted(members)
+        need = len(members) // 2 + 1
+        mine = [p.id] if p.id in members else []
+        others = sorted((s for s in members if s != p.id),
+                        key=lambda s: (self.answered.get(s, 0), s), reverse=True)
+        return [*mine, *others[: need - len(mine)]]
 
     def handle_voted(self, m: Voted) -> None:
-        """Step 5: with votes from a majority a decree is passed; tell every priest."""
+        """Step 5: with votes from a majority of a decree's members it is passed; tell every
+        priest."""
         if self.phase != ACTIVE:
             return
-        quorum, passed = self.priest.quorum, []
-        if not 0 <= m.sender < quorum.seats:
-            return
-        size, sender = quorum.size, m.sender      # voters hold only seats: count them
+        passed = []
+        sender = m.sender
         for n in m.numbers:
             proposal = self.proposals.get(n)
-            if proposal is None:
+            if proposal is None or sender not in proposal.members:
                 continue
             voters = proposal.voters
             if sender not in voters:
                 voters.add(sender)
-                if len(voters) == size:             # exactly now: passed once, not again
+                if len(voters) == proposal.need:    # exactly now: passed once, not again
                     passed.append((n, proposal.decree))
                     self.voters_of[n] = voters
         if passed:
@@ -254,24 +317,30 @@ class President:
         p = self.priest
         passed, self.unannounced = self.unannounced, []
         voters_of, self.voters_of = self.voters_of, {}
-        told: dict[tuple[int, ...], list[int]] = {}       # numbers given without decree -> seats
-        for seat in p.quorum.members():
-            if seat != p.seat:
-                told.setdefault(tuple(n for n, _ in passed if seat in voters_of.get(n, ())),
-                                []).append(seat)
+        told: dict[tuple[int, ...], list[int]] = {}   # numbers given without decree -> priests
+        for priest in sorted(p.members_ahead() | self.listeners()):
+            if priest != p.id:
+                told.setdefault(tuple(n for n, _ in passed if priest in voters_of.get(n, ())),
+                                []).append(priest)
         known, rules = p.law.known, p.rules
-        for numbers, seats in told.items():
+        for numbers, priests in told.items():
             skip = set(numbers)
             full = [entry for entry in passed if entry[0] not in skip]
-            messages = [SuccessfulBallot(p.seat, self.ballot, known, tuple(chunk))
+            messages = [SuccessfulBallot(p.id, self.ballot, known, tuple(chunk))
                         for chunk in rules.chunks(full, body_bytes)]
             for i in range(0, len(numbers), rules.batch):
-                messages.append(SuccessfulBallot(p.seat, self.ballot, known, (),
+                messages.append(SuccessfulBallot(p.id, self.ballot, known, (),
                                                  numbers[i : i + rules.batch]))
-            for message in messages or [SuccessfulBallot(p.seat, self.ballot, known, ())]:
-                for seat in seats:                        # the last one: a heartbeat
-                    p.send(seat, message)
+            for message in messages or [SuccessfulBallot(p.id, self.ballot, known, ())]:
+                for priest in priests:                    # the last one: a heartbeat
+                    p.send(priest, message)
         self.sent = p.now
+
+    def listeners(self) -> frozenset[int]:
+        """Priests that asked for law lately (a listener catching up): told the news too."""
+        p = self.priest
+        horizon = p.now - 4 * p.rules.president_ticks
+        return frozenset(who for who, told in p.told.items() if told[0] >= horizon)
 
     def on_learned(self, entries: list[Entry]) -> None:
         """Decrees passed: stop proposing them; a petition that lost its number goes again."""
@@ -293,35 +362,37 @@ class President:
         self.phase = DEPOSED
         self.heard = self.priest.now
         p = self.priest
-        p.broadcast(FailedBallot(p.seat, self.ballot, p.law.known), others_only=True)
+        p.broadcast(FailedBallot(p.id, self.ballot, p.law.known), others_only=True)
 
     # ------------------------------------------------------------ time
 
     def tick(self) -> None:
         p, rules = self.priest, self.priest.rules
         if self.phase == DEPOSED:
-            if p.now - self.heard >= rules.retry_ticks * (p.seat + 1):
+            members = sorted(p.members_ahead())
+            rank = members.index(p.id) if p.id in members else len(members)
+            if p.now - self.heard >= rules.retry_ticks * (rank + 1):
                 p.start_ballot_now()
             return
-        if self.phase == PREPARING:
-            if p.now - self.sent < rules.resend_ticks:
-                return
-            self.sent = p.now
-            missing = [s for s in p.quorum.members() if s not in self.promises]
-            for seat in missing:
-                p.send(seat, NextBallot(p.seat, self.ballot, p.law.known, self.from_n))
-            return
-        self._resend_stale()
+        if p.now - self.sent >= rules.resend_ticks and (
+                self.phase == PREPARING or self.prepared(self.next_n) is None):
+            self.sent = p.now              # promises missing: ask those who have not given one
+            for priest in self.unpromised():
+                p.send(priest, NextBallot(p.id, self.ballot, p.law.known, self.from_n))
+        if self.phase == ACTIVE:
+            self._resend_stale()
 
     def _resend_stale(self) -> None:
         """Resend begin ballot to priests that have not voted; idle, send a heartbeat."""
         p = self.priest
         stale = sorted((n, prop) for n, prop in self.proposals.items()
                        if p.now - prop.sent >= p.rules.resend_ticks)
-        receipt = next(((n, prop.citizen) for n, prop in stale if prop.citizen), None)
-        for seat in p.quorum.members():
-            entries = [(n, prop.decree) for n, prop in stale if seat not in prop.voters]
-            self._begin(entries, seats=[seat], receipt=receipt)
+        receipt = next(((n, prop.citizen, len(prop.members)) for n, prop in stale
+                        if prop.citizen), None)
+        for priest in sorted(p.members_ahead()):
+            entries = [(n, prop.decree) for n, prop in stale
+                       if priest in prop.members and priest not in prop.voters]
+            self._begin(entries, to=[priest], receipt=receipt)
         for _, prop in stale:
             prop.sent = p.now
         since = p.now - self.sent

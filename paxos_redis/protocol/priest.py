@@ -6,7 +6,13 @@ State, as in the paper (all of it rebuilt from the ledger on restart):
 ``prev_vote``  per decree number, the priest's vote with the highest ballot (``votes``)
 ``last_tried`` the highest ballot the priest started as president (keeps B1)
 ``law``        the decrees the priest knows were passed (the recent ones in memory, the
-               rest in the archive the runtime hands in: see :mod:`.law`)
+               rest in the archive the runtime hands in: see :mod:`.law`), and with them
+               the membership: who votes for which decree numbers (:mod:`.membership`)
+
+A priest is named by its identity (``id``), drawn when its ledger was made.  Every
+priest acts as acceptor whatever the membership says (a vote nobody counts is
+harmless); only a president decides whose votes count, for each decree number by
+the membership the law sets for it.
 
 A priest answers *next ballot* with *last vote* only after its promise is in the
 step's records, and *begin ballot* with *voted* only after its vote is: the
@@ -23,6 +29,7 @@ from .decree import Decree
 from .effects import Effects, Receipt
 from .errors import ProtocolError
 from .law import Archive, Law
+from .membership import Change, Founding
 from .messages import (
     BeginBallot,
     Entry,
@@ -39,22 +46,24 @@ from .messages import (
     body_bytes,
 )
 from .president import President
-from .quorum import Quorum
-from .records import Archived, Passed, Promise, Record, Seat, Tried, Votes
+from .records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
 from .rules import Rules
 
 
 class Priest:
-    """One seat of the Parliament: a pure state machine stepped by messages and ticks."""
+    """One priest of the Parliament: a pure state machine stepped by messages and ticks."""
 
     president_class: type[President] = President
 
-    def __init__(self, seat: Seat, rules: Rules | None = None) -> None:
-        if not 0 <= seat.priest < seat.seats:
-            raise ProtocolError(f"seat {seat.priest} is outside a parliament of {seat.seats}")
-        self.parliament = seat.parliament
-        self.seat = seat.priest
-        self.quorum = Quorum(seat.seats)
+    def __init__(self, identity: Identity, rules: Rules | None = None) -> None:
+        if not 0 < identity.priest < 2**63:
+            raise ProtocolError(f"identity {identity.priest} is out of range")
+        self.parliament = identity.parliament
+        self.id = identity.priest
+        #: promises, votes and ballots tried written so far (durable once the step's records
+        #: are): the priest's stamp.  A ledger restored from an old copy has a lower one
+        #: than the priest showed before, which the runtime checks (see identity.py)
+        self.stamp = identity.stamp
         self.rules = rules or Rules()
         self.next_bal: Ballot = ZERO
         self.last_tried: Ballot = ZERO
@@ -63,15 +72,15 @@ class Priest:
                        memory_bytes=self.rules.law_memory_bytes)
         self.highest_seen: Ballot = ZERO
         self.president: President | None = None
-        self.hint: int | None = None          # the seat we believe is president
+        self.hint: int | None = None          # the priest we believe is president
         self.hint_tick = 0
         self.now = 0                          # ticks seen: logical time, no clock
-        self.ahead: tuple[int, int] | None = None   # (seat, its known) of a priest ahead of us
+        self.ahead: tuple[int, int] | None = None   # (id, its known) of a priest ahead of us
         #: (known, tick): the law we saw the priest ahead know, and since when we wait for
         #: it; we ask for it only if the announcements do not bring it in time
         self.awaited: tuple[int, int] | None = None
         self.inquiry_tick = -(10**9)
-        #: seat -> (tick, start, stop): the transcript last sent it, of decrees start..stop-1
+        #: priest -> (tick, start, stop): the transcript last sent it, of decrees start..stop-1
         self.told: dict[int, tuple[int, int, int]] = {}
         self._local: list[Message] = []
         self._effects: Effects | None = None
@@ -81,21 +90,25 @@ class Priest:
     @classmethod
     def restore(cls, records: Iterable[Record], rules: Rules | None = None,
                 archive: Archive | None = None) -> Priest:
-        """Rebuild a priest from its ledger records (the first must be its Seat) and, if
-        the ledger was compacted, the ``archive`` holding the law it no longer does."""
-        it = iter(records)
-        first = next(it, None)
-        if not isinstance(first, Seat):
-            raise ProtocolError(f"a ledger must begin with its Seat record, found {first!r}")
+        """Rebuild a priest from its ledger records (the first must be its Identity) and, if
+        the ledger was compacted, the ``archive`` holding the law it no longer does (with
+        the membership its Members record says that law decided)."""
+        records = list(records)
+        first = records[0] if records else None
+        if not isinstance(first, Identity):
+            raise ProtocolError(f"a ledger must begin with its Identity record, found {first!r}")
         priest = cls(first, rules)
         if archive is not None:
-            priest.law.resume(archive)
-        for record in it:
+            snap = next((r for r in records if isinstance(r, Members)), None)
+            priest.law.resume(archive, None if snap is None else (snap.at, snap.membership))
+        for record in records[1:]:
             priest._replay(record)
         priest.highest_seen = max(priest.next_bal, priest.last_tried)
         return priest
 
     def _replay(self, record: Record) -> None:
+        if isinstance(record, (Promise, Votes, Tried)):
+            self.stamp += 1
         if isinstance(record, Promise):
             self.next_bal = max(self.next_bal, record.ballot)
         elif isinstance(record, Votes):
@@ -112,8 +125,8 @@ class Priest:
                     f"the ledger says the law below decree {record.upto} is archived, but the "
                     f"archive given ends at {self.law.known}: the law file is missing or cut "
                     "short; restore it from a backup before restarting this priest")
-        elif isinstance(record, Seat):
-            raise ProtocolError("a ledger holds one Seat record, at its start; found another")
+        elif isinstance(record, Identity):
+            raise ProtocolError("a ledger holds one Identity record, at its start; found another")
 
     # ------------------------------------------------------------ inputs
 
@@ -133,8 +146,36 @@ class Priest:
                                                    replies=replies))
 
     def start_ballot(self) -> Effects:
-        """Become president: pick a ballot above every one seen (B1), write it, send next ballot."""
+        """Become president: pick a ballot above every one seen (B1), write it, send next ballot
+        (nothing, while this priest knows no membership to count votes in)."""
         return self._run(self._start_ballot)
+
+    def found(self, decree: Decree) -> Effects:
+        """God's founding reaches a priest that knows no law yet: decree 0 is law by definition
+        (there is one founding per parliament: see the runtime's god), so it is entered as
+        passed.  A priest that knows decree 0 already gains nothing (and a different one is
+        a :class:`~.law.LawConflict`)."""
+        Founding.parse(decree)
+        return self._run(lambda: self.learn([(0, decree)]))
+
+    def hear_of(self, priest: int, known: int) -> Effects:
+        """The runtime saw ``priest`` (alive) know the law below ``known``: a priest that
+        receives no Synod message (a listener, a newcomer) learns of law to fetch this way."""
+        def note() -> None:
+            if known > self.law.known and priest != self.id:
+                if self.ahead is None or known >= self.ahead[1]:
+                    self.ahead = (priest, known)
+                self._inquire()
+        return self._run(note)
+
+    def propose(self, change: Change, nonce: str) -> Effects:
+        """A membership change to pass, if we preside (else nothing: the caller asks the
+        president).  The law decides whether it takes effect (:mod:`.membership`)."""
+        def propose() -> None:
+            if self.is_president:
+                assert self.president is not None
+                self.president.enqueue([change.decree(nonce)])
+        return self._run(propose)
 
     # ------------------------------------------------------------ step machinery
 
@@ -154,18 +195,24 @@ class Priest:
         return self._effects
 
     def write(self, record: Record) -> None:
+        if type(record) is not Passed:
+            self.stamp += 1
         self.effects.records.append(record)
 
-    def send(self, seat: int, message: Message) -> None:
-        if seat == self.seat:
+    def send(self, priest: int, message: Message) -> None:
+        if priest == self.id:
             self._local.append(message)
         else:
-            self.effects.messages.append((seat, message))
+            self.effects.messages.append((priest, message))
+
+    def members_ahead(self) -> frozenset[int]:
+        """Every member of a membership governing a decree number this priest may act on."""
+        return self.law.members.ahead(self.law.known)
 
     def broadcast(self, message: Message, *, others_only: bool = False) -> None:
-        for seat in self.quorum.members():
-            if not (others_only and seat == self.seat):
-                self.send(seat, message)
+        for priest in sorted(self.members_ahead()):
+            if not (others_only and priest == self.id):
+                self.send(priest, message)
 
     def _dispatch(self, message: Message) -> None:
         name = self._HANDLERS.get(type(message))
@@ -179,7 +226,7 @@ class Priest:
         self.highest_seen = max(self.highest_seen, message.ballot)
         if isinstance(message, VoteNo) and message.promise > self.highest_seen:
             self.highest_seen = message.promise
-        if message.known > self.law.known and message.sender != self.seat:
+        if message.known > self.law.known and message.sender != self.id:
             if self.ahead is None or message.known >= self.ahead[1]:
                 self.ahead = (message.sender, message.known)
             self._inquire()
@@ -201,7 +248,7 @@ class Priest:
                 self.now - self.inquiry_tick < self.rules.inquiry_ticks:
             return
         self.inquiry_tick = self.now
-        self.send(ahead[0], Inquiry(self.seat, known))
+        self.send(ahead[0], Inquiry(self.id, known))
 
     @property
     def patience(self) -> int:
@@ -214,7 +261,7 @@ class Priest:
     def handle_next_ballot(self, m: NextBallot) -> None:
         """Step 2: promise ``b`` if it is not below ``next_bal``; answer with last vote."""
         if m.ballot < self.next_bal:
-            self.send(m.sender, VoteNo(self.seat, m.ballot, self.law.known, self.next_bal))
+            self.send(m.sender, VoteNo(self.id, m.ballot, self.law.known, self.next_bal))
             return
         if m.ballot > self.next_bal:
             self.promise(m.ballot)
@@ -222,7 +269,7 @@ class Priest:
         floor = max(m.from_n, self.law.known)
         votes = tuple((n, b, d) for n, (b, d) in sorted(self.votes.items()) if n >= floor)
         passed = self._passed_from(m.from_n) if m.from_n < self.law.known else ()
-        self.send(m.sender, LastVote(self.seat, m.ballot, self.law.known, m.from_n, votes, passed))
+        self.send(m.sender, LastVote(self.id, m.ballot, self.law.known, m.from_n, votes, passed))
 
     def promise(self, ballot: Ballot) -> None:
         """Write the promise ``next_bal`` in the ledger (the seed's 'promise after lastvote')."""
@@ -232,7 +279,7 @@ class Priest:
     def handle_begin_ballot(self, m: BeginBallot) -> None:
         """Step 4: vote for each decree unless a higher ballot was promised."""
         if m.ballot < self.next_bal:
-            self.send(m.sender, VoteNo(self.seat, m.ballot, self.law.known, self.next_bal))
+            self.send(m.sender, VoteNo(self.id, m.ballot, self.law.known, self.next_bal))
             return
         if not m.entries:
             return
@@ -244,10 +291,10 @@ class Priest:
             self.write(Votes(m.ballot, new))
             self._note_votes(m.ballot, new)
         numbers = tuple(n for n, _ in m.entries)
-        self.send(m.sender, Voted(self.seat, m.ballot, self.law.known, numbers))
+        self.send(m.sender, Voted(self.id, m.ballot, self.law.known, numbers))
         if m.receipt is not None and m.receipt[0] == numbers[0]:
-            n, citizen = m.receipt
-            self.effects.receipts.append(Receipt(citizen, self.seat, self.quorum.seats, m.ballot,
+            n, citizen, of = m.receipt
+            self.effects.receipts.append(Receipt(citizen, self.id, of, m.ballot,
                                                  n, m.entries[0][1].petition))
 
     def handle_successful_ballot(self, m: SuccessfulBallot) -> None:
@@ -285,7 +332,7 @@ class Priest:
         entries = self._passed_from(m.known)
         if entries:
             self.told[m.sender] = (self.now, m.known, entries[-1][0] + 1)
-            self.send(m.sender, Transcript(self.seat, self.law.known, entries))
+            self.send(m.sender, Transcript(self.id, self.law.known, entries))
 
     def _passed_from(self, start: int) -> tuple[Entry, ...]:
         """Passed decrees from ``start``, as many as one message takes (``Rules.chunks``)."""
@@ -330,7 +377,7 @@ class Priest:
     def _follow(self, m: Message) -> None:
         """A president spoke at a ballot we accept: remember it, and resign if it outranks us."""
         self.hint, self.hint_tick = m.sender, self.now
-        if self.president is not None and m.sender != self.seat and m.ballot > self.president.ballot:
+        if self.president is not None and m.sender != self.id and m.ballot > self.president.ballot:
             self.resign(m.sender)
 
     def resign(self, successor: int | None) -> None:
@@ -339,23 +386,25 @@ class Priest:
         if president is None:
             return
         queued = president.drain()
-        if queued and successor is not None and successor != self.seat:
-            self.send(successor, Petition(self.seat, self.law.known, queued))
+        if queued and successor is not None and successor != self.id:
+            self.send(successor, Petition(self.id, self.law.known, queued))
 
     def _on_petition(self, decrees: tuple[Decree, ...], *, forwarded: bool,
                      replies: Mapping[str, str] | None = None) -> None:
         leading = self.president is not None and self.president.phase != "deposed"
-        if self.president is not None and (leading or self.hint in (None, self.seat)):
+        if self.president is not None and (leading or self.hint in (None, self.id)):
             self.president.enqueue(decrees, replies)
-        elif self.hint is not None and self.hint != self.seat and not forwarded:
-            self.send(self.hint, Petition(self.seat, self.law.known, decrees))
+        elif self.hint is not None and self.hint != self.id and not forwarded:
+            self.send(self.hint, Petition(self.id, self.law.known, decrees))
 
     def start_ballot_now(self) -> None:
         """Inside a step: start a new ballot (used by a deposed president retrying)."""
         self._start_ballot()
 
     def _start_ballot(self) -> None:
-        ballot = max(self.last_tried, self.next_bal, self.highest_seen).successor(self.seat)
+        if not self.law.members.founded:
+            return
+        ballot = max(self.last_tried, self.next_bal, self.highest_seen).successor(self.id)
         self.last_tried = ballot
         self.write(Tried(ballot))
         queued = self.president.drain() if self.president is not None else ()
@@ -365,10 +414,10 @@ class Priest:
 
     def _on_tick(self) -> None:
         self.now += 1
-        if self.hint is not None and self.hint != self.seat \
+        if self.hint is not None and self.hint != self.id \
                 and self.now - self.hint_tick > self.rules.president_ticks:
             self.hint = None
-        if self.ahead is None and self.hint not in (None, self.seat) \
+        if self.ahead is None and self.hint not in (None, self.id) \
                 and self.law.highest() > self.law.known:
             self.ahead = (self.hint, self.law.highest() + 1)   # a hole: the president has it
         self._inquire()
@@ -380,14 +429,15 @@ class Priest:
     def snapshot(self) -> list[Record]:
         """What a compacted ledger must hold, once the law below ``known`` is archived.
 
-        The seat, the promise, the last ballot tried, the votes for undecided decree
-        numbers and the decrees passed above a hole: replaying these over the archive
+        The identity, the membership the archived law decided, the promise, the last
+        ballot tried, the votes for undecided decree numbers and the decrees passed above
+        a hole: replaying these over the archive
         rebuilds this priest exactly as replaying its whole ledger would (votes below
         ``known`` are forgotten on replay anyway).  Only valid between steps, when every
         record the priest produced is durable.
         """
-        out: list[Record] = [Seat(self.parliament, self.seat, self.quorum.seats),
-                             Archived(self.law.known)]
+        out: list[Record] = [Archived(self.law.known),
+                             Members(self.law.known, self.law.members.copy())]
         if self.next_bal != ZERO:
             out.append(Promise(self.next_bal))
         if self.last_tried != ZERO:
@@ -401,7 +451,8 @@ class Priest:
         if law.top >= law.known:                       # decrees passed above a hole
             out.append(Passed(tuple(sorted((n, d) for n, d in law.decrees.items()
                                            if n >= law.known))))
-        return out
+        counted = sum(1 for r in out if isinstance(r, (Promise, Votes, Tried)))
+        return [Identity(self.parliament, self.id, self.stamp - counted), *out]
 
     # ------------------------------------------------------------ views for the runtime
 
@@ -409,15 +460,38 @@ class Priest:
     def is_president(self) -> bool:
         return self.president is not None and self.president.active
 
+    def forgot(self, shown: int) -> bool:
+        """This priest once showed stamp ``shown`` (it wrote that many promises, votes and
+        ballots tried), and its ledger holds fewer: the ledger is an old copy, and the
+        priest may have forgotten promises and votes.  It must not act as this priest."""
+        return self.stamp < shown
+
+    @property
+    def role(self) -> str:
+        """``voter`` (a member of the membership in force at ``known`` or about to be),
+        ``listener`` (it learns, nobody counts its votes) or ``unfounded`` (it knows no
+        founding yet)."""
+        members = self.law.members
+        if not members.founded:
+            return "unfounded"
+        return "voter" if self.id in self.members_ahead() else "listener"
+
     def status(self) -> dict[str, Any]:
         """A snapshot for heartbeats and the ``status`` table."""
+        members = self.law.members
         return {
-            "seat": self.seat,
             "next_bal": self.next_bal.encode(),
             "president": int(self.is_president),
             "hint": -1 if self.hint is None else self.hint,
             "known": self.law.known,
             "highest": self.law.highest(),
+            "role": self.role,
+            "genesis": members.genesis,
+            "members": ",".join(str(m) for m in sorted(members.at(self.law.known, self.law.known)
+                                                        or ())),
+            "members_at": members.changed_at,
+            "pending_until": members.pending_until,
+            "stamp": self.stamp,
         }
 
     #: message class -> handler method name (looked up on the instance, so variants override)

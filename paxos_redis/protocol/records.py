@@ -6,7 +6,8 @@ each one with its length and checksum and makes batches durable with fsync.
 ==========  ====  ===========================================================
 record      kind  written when
 ==========  ====  ===========================================================
-Seat        S     the ledger is created: parliament, this priest's seat, seats
+Identity    I     the ledger is created: parliament, this priest's identity (random)
+Members     M     compaction: the membership as the archived law decides it
 Promise     P     the priest promises ``next_bal`` (before sending last vote)
 Tried       T     the priest, as president, starts ballot ``last_tried``
 Votes       V     the priest votes (before sending voted): its ``prev_vote``
@@ -17,6 +18,7 @@ Archived    A     compaction: the law below ``upto`` is in the priest's archive
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 from typing import Union
@@ -24,20 +26,57 @@ from typing import Union
 from .ballot import Ballot
 from .codec import pack_entries, unpack_entries
 from .errors import CorruptRecord, ProtocolError
+from .membership import Membership
 from .messages import Entry
 
-_BALLOT = struct.Struct(">Qi")
-_SEAT = struct.Struct(">II")
+_BALLOT = struct.Struct(">Qq")
+_IDENTITY = struct.Struct(">QQ")
 _UPTO = struct.Struct(">Q")
 
 
 @dataclass(frozen=True, slots=True)
-class Seat:
-    """Who this ledger belongs to: the membership is law kept in the ledgers, not in Redis."""
+class Identity:
+    """Who this ledger belongs to: a priest of ``parliament`` named ``priest``, a number drawn
+    at random when the ledger was created.  A new ledger is a new priest; whether it votes
+    is law (:mod:`.membership`), never this record.
+
+    ``stamp`` counts the promises, votes and ballots tried this priest wrote before this
+    record (compaction rewrites the ledger, and carries the count over): with the ones
+    after it, the priest's *stamp*, which only grows.  A copy of the ledger restored from
+    a backup has a lower stamp than the priest had: see :attr:`Priest.stamp`."""
 
     parliament: str
     priest: int
-    seats: int
+    stamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """Compaction: the membership once the law below ``at`` is applied (the decrees that
+    decided it are in the archive now)."""
+
+    at: int
+    membership: Membership
+
+    def encode(self) -> bytes:
+        m = self.membership
+        return json.dumps({"at": self.at, "genesis": m.genesis, "alpha": m.alpha,
+                           "configs": [[start, sorted(ids)] for start, ids in m.configs],
+                           "pending_until": m.pending_until, "changed_at": m.changed_at,
+                           "taken": m.taken}, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Members:
+        try:
+            d = json.loads(data)
+            m = Membership(str(d["genesis"]), int(d["alpha"]),
+                           [(int(start), frozenset(int(i) for i in ids))
+                            for start, ids in d["configs"]],
+                           int(d["pending_until"]), int(d["changed_at"]), int(d["taken"]))
+            return cls(int(d["at"]), m)
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            # (OverflowError: int(Infinity); RecursionError: arrays nested too deep)
+            raise CorruptRecord(f"members record: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +117,7 @@ class Archived:
     upto: int
 
 
-Record = Union[Seat, Promise, Tried, Votes, Passed, Archived]
+Record = Union[Identity, Promise, Tried, Votes, Passed, Archived, Members]
 
 
 def _ballot(data: bytes) -> Ballot:
@@ -115,8 +154,10 @@ def _encode_small(record: Record) -> bytes:
         return b"P" + _BALLOT.pack(record.ballot.round, record.ballot.priest)
     if isinstance(record, Tried):
         return b"T" + _BALLOT.pack(record.ballot.round, record.ballot.priest)
-    if isinstance(record, Seat):
-        return b"S" + _SEAT.pack(record.priest, record.seats) + record.parliament.encode()
+    if isinstance(record, Identity):
+        return b"I" + _IDENTITY.pack(record.priest, record.stamp) + record.parliament.encode()
+    if isinstance(record, Members):
+        return b"M" + record.encode()
     if isinstance(record, Archived):
         return b"A" + _UPTO.pack(record.upto)
     raise TypeError(f"not a ledger record: {record!r}")
@@ -136,9 +177,11 @@ def decode_record(data: bytes) -> Record:
             return Promise(_ballot(body))
         if kind == b"T" and len(body) == _BALLOT.size:
             return Tried(_ballot(body))
-        if kind == b"S" and len(body) >= _SEAT.size:
-            priest, seats = _SEAT.unpack_from(body)
-            return Seat(body[_SEAT.size :].decode(), priest, seats)
+        if kind == b"I" and len(body) >= _IDENTITY.size:
+            priest, stamp = _IDENTITY.unpack_from(body)
+            return Identity(body[_IDENTITY.size :].decode(), priest, stamp)
+        if kind == b"M":
+            return Members.decode(body)
         if kind == b"A" and len(body) == _UPTO.size:
             return Archived(_UPTO.unpack(body)[0])
     except CorruptRecord:

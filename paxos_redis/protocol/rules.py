@@ -26,8 +26,8 @@ class Rules:
     #: ticks a priest waits between inquiries for decrees it missed; it first waits
     #: ``announce_ticks + inquiry_ticks`` for law it saw another priest know to be announced
     inquiry_ticks: int = 2
-    #: ticks a deposed president waits (times seat + 1) before it tries again, unless
-    #: it hears from a new president
+    #: ticks a deposed president waits (times its rank among the members + 1) before it
+    #: tries again, unless it hears from a new president
     retry_ticks: int = 4
     #: ticks without hearing from a president after which a priest forgets who it was
     president_ticks: int = 8

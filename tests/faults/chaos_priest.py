@@ -1,7 +1,10 @@
 """A real priest process (``paxos-redis priest``) with fault hooks the nemesis switches.
 
-The nemesis switches a fault on for seat ``S`` by creating the file
-``$PAXOS_CHAOS_DIR/seatS.<fault>`` and off by deleting it:
+The nemesis runs each priest on a *host* ``H`` (its ledger directory, and its network
+namespace where there are links; env ``PAXOS_CHAOS_HOST``), and switches a fault on for
+that host's priest by creating the file ``$PAXOS_CHAOS_DIR/hostH.<fault>`` and off by
+deleting it (a host's faults outlive its priest's identity: a replaced priest is a new
+identity on the same host):
 
 ``dup``    every XADD this priest sends (to priests and to citizens) goes out twice
            with probability 1/2;
@@ -28,23 +31,23 @@ from typing import Any
 import redis.client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import paxos_redis.seats as seats
+import paxos_redis.cli as cli
 from paxos_redis.cli import main
 from paxos_redis.conduit import Conduit
 from paxos_redis.messenger import Messenger
 
 CHAOS = Path(os.environ["PAXOS_CHAOS_DIR"])
 rng = random.Random(f"{os.environ.get('PAXOS_CHAOS_SEED', '0')}-{os.getpid()}")
-state: dict[str, Any] = {"seat": None, "held": []}
+HOST = os.environ.get("PAXOS_CHAOS_HOST")
+state: dict[str, Any] = {"held": []}
 
 
 def on(fault: str) -> bool:
-    return state["seat"] is not None and (CHAOS / f"seat{state['seat']}.{fault}").exists()
+    return HOST is not None and (CHAOS / f"host{HOST}.{fault}").exists()
 
 
-def _claim(settings: Any, count: int) -> Any:
-    ledger = _real_claim(settings, count)
-    state["seat"] = int(Path(ledger.path).stem.rsplit("-", 1)[1])
+def _open_ledger(settings: Any) -> Any:
+    ledger = _real_open_ledger(settings)
 
     def fault(stage: str) -> None:
         if stage == "fsync" and on("fsync"):
@@ -72,16 +75,16 @@ def _mangle(items: list[Any]) -> list[Any]:
 
 
 def _flush(self: Messenger, outgoing: Any, ack_ids: Any, extra: Any = (), **kwargs: Any) -> int:
-    tagged = [("seat", item) for item in outgoing] + [("stream", item) for item in extra]
+    tagged = [("priest", item) for item in outgoing] + [("stream", item) for item in extra]
     tagged = _mangle(tagged)
-    return _real_flush(self, [item for kind, item in tagged if kind == "seat"], ack_ids,
+    return _real_flush(self, [item for kind, item in tagged if kind == "priest"], ack_ids,
                        [item for kind, item in tagged if kind == "stream"], **kwargs)
 
 
 def _post(self: Messenger, outgoing: Any) -> None:
-    tagged = _mangle([("seat", item) for item in outgoing])
+    tagged = _mangle([("priest", item) for item in outgoing])
     state["held"] += [(0.0, item) for item in tagged if item[0] == "stream"]   # the next flush's
-    _real_post(self, [item for kind, item in tagged if kind == "seat"])
+    _real_post(self, [item for kind, item in tagged if kind == "priest"])
 
 
 def _guard(real: Any) -> Any:
@@ -92,10 +95,10 @@ def _guard(real: Any) -> Any:
     return call
 
 
-_real_claim = seats.claim
+_real_open_ledger = cli.open_ledger
 _real_flush = Messenger.flush
 _real_post = Messenger.post
-seats.claim = _claim
+cli.open_ledger = _open_ledger                              # what ``paxos-redis priest`` calls
 Messenger.flush = _flush                                    # type: ignore[method-assign]
 Messenger.post = _post                                      # type: ignore[method-assign]
 redis.client.Redis.execute_command = _guard(redis.client.Redis.execute_command)  # type: ignore

@@ -2,8 +2,9 @@
 
 Every input becomes one stream entry: a valid sealed Synod message mutated field by
 field, a dict of known field names with random values, or random keys and values.  The
-codec must decode it or raise ``MalformedMessage`` (nothing else); a real Worker (seat
-0 of 3, on fakeredis, file ledger) must then take it in one ``step()`` without raising,
+codec must decode it or raise ``MalformedMessage`` (nothing else); a real Worker (priest
+P0 of a parliament founded with three members, on fakeredis, file ledger) must then take
+it in one ``step()`` without raising,
 leave nothing pending in its inbox, and either accept it or dead-letter it; a
 dead-lettered entry must leave the priest's durable state exactly as it was.
 
@@ -38,16 +39,16 @@ with atheris.instrument_imports(include=["paxos_redis"]):
         Voted,
     )
 
-from test_hostile_input import WIRE, durable, priest, stats  # noqa: E402
+from test_hostile_input import P0, P1, WIRE, durable, priest, stats  # noqa: E402
 
 KEYS = [b"role", b"code", b"from", b"parl", b"ballot", b"known", b"n", b"decree", b"auth",
         b"votes", b"reply", b"req", b"to", b"pid", b"body", b"last"]
 SEEDS = [
-    WIRE.seal(NextBallot(1, Ballot(7, 1), 0, 0)),
-    WIRE.seal(BeginBallot(1, Ballot(7, 1), 0, ((0, Decree("p", b"body")), (1, OLIVE_DAY)))),
-    WIRE.seal(SuccessfulBallot(1, Ballot(7, 1), 0, ((0, Decree("p", b"body")),))),
-    WIRE.seal(LastVote(2, Ballot(7, 0), 0, 0, (), ())),
-    WIRE.seal(Voted(2, Ballot(7, 0), 0, (0,))),
+    WIRE.seal(NextBallot(P1, Ballot(7, P1), 1, 1)),
+    WIRE.seal(BeginBallot(P1, Ballot(7, P1), 1, ((1, Decree("p", b"body")), (2, OLIVE_DAY)))),
+    WIRE.seal(SuccessfulBallot(P1, Ballot(7, P1), 1, ((1, Decree("p", b"body")),))),
+    WIRE.seal(LastVote(P1, Ballot(7, P0), 1, 1, (), ())),
+    WIRE.seal(Voted(P1, Ballot(7, P0), 1, (1,))),
 ]
 totals = {"inputs": 0, "accepted": 0, "dead-lettered": 0}
 
@@ -81,7 +82,7 @@ def main() -> None:
     atexit.register(stack.close)
     atexit.register(lambda: print("fuzz: " + " ".join(f"{k}={v}" for k, v in totals.items())
                                   + " crashes=0", flush=True))
-    inbox = worker.keys.inbox(0)
+    inbox = worker.keys.inbox(P0)
 
     def one(data: bytes) -> None:
         fields = entry(data)

@@ -249,3 +249,31 @@ def wing_gong(history: Iterable[Op], model: Model = LOG, *, fillers: int | None 
         return False
 
     return search(frozenset(), model.init)
+
+
+# ------------------------------------------------------------------ laws read from ledgers
+
+def prefix(raw: dict[int, str]) -> dict[int, str]:
+    """The decrees of ``raw`` (decree number -> text) below its first hole: what a priest
+    knows passed, however its notes of later decrees were lost."""
+    n = 0
+    while n in raw:
+        n += 1
+    return {k: raw[k] for k in range(n)}
+
+
+def citizens_law(raw: dict[int, str]) -> dict[int, str]:
+    """Decree number -> petition id, from a ledger's ``passed`` texts (``id=PID decree=...``
+    or ``olive-day``): the citizens' petitions only.  Olive-day decrees and the Parliament's
+    own (ids starting ``!``: the founding, changes of membership, sync barriers) are no
+    citizen's; a petition passed again (a retry) counts once, at its first number, as the
+    law applies it."""
+    law: dict[int, str] = {}
+    seen: set[str] = set()
+    for n, text in sorted(raw.items()):
+        pid = text.split(" ")[0].removeprefix("id=")
+        if text == "olive-day" or pid.startswith("!") or pid in seen:
+            continue
+        seen.add(pid)
+        law[n] = pid
+    return law

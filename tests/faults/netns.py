@@ -1,8 +1,9 @@
 """Network links the nemesis can cut: one network namespace per priest (root only).
 
-Each seat gets a namespace ``pxr<run>s<seat>`` joined to the host by a veth pair: the host
-end holds ``10.<a>.<seat>.1/30`` (redis-server also binds there), the priest's end
-``10.<a>.<seat>.2``.  :meth:`Links.cut` sets the host end down, so the priest's TCP
+Each of the nemesis's hosts (a slot a priest runs on; a priest that is replaced or stopped
+leaves it to the next) gets a namespace ``pxr<run>s<host>`` joined to the machine by a veth
+pair: the machine's end holds ``10.<a>.<host>.1/30`` (redis-server also binds there), the
+priest's end ``10.<a>.<host>.2``.  :meth:`Links.cut` sets the host end down, so the priest's TCP
 connections to Redis stall and its new ones fail, exactly as a pulled cable would;
 :meth:`Links.heal` sets it up again.  Everything is created here and deleted by
 :meth:`Links.close`; no address outside the namespaces this module made is ever used.
@@ -44,59 +45,60 @@ def available() -> str | None:
 
 
 class Links:
-    """One namespace and veth pair per seat; see the module doc."""
+    """One namespace and veth pair per host; see the module doc."""
 
-    def __init__(self, seats: int, rng: random.Random) -> None:
+    def __init__(self, hosts: int, rng: random.Random) -> None:
         self.run = f"{os.getpid() % 10000:04d}{rng.randrange(100):02d}"
-        self.net = 64 + rng.randrange(64)           # 10.<net>.<seat>.0/30
-        self.seats = seats
+        self.net = 64 + rng.randrange(64)           # 10.<net>.<host>.0/30
+        self.count = hosts
         self.made_ns: list[str] = []
         self.made_links: list[str] = []
         self.down: set[int] = set()
         try:
-            for seat in range(seats):
-                self._make(seat)
+            for host in range(hosts):
+                self._make(host)
         except BaseException:
             self.close()
             raise
 
-    def namespace(self, seat: int) -> str:
-        return f"pxr{self.run}s{seat}"
+    def namespace(self, host: int) -> str:
+        return f"pxr{self.run}s{host}"
 
-    def host_end(self, seat: int) -> str:
-        return f"pxh{self.run}s{seat}"            # at most 15 characters
+    def host_end(self, host: int) -> str:
+        return f"pxh{self.run}s{host}"            # at most 15 characters
 
-    def redis_host(self, seat: int) -> str:
-        """The address the priest in ``seat`` reaches Redis at."""
-        return f"10.{self.net}.{seat}.1"
+    def redis_host(self, host: int) -> str:
+        """The address the priest on ``host`` reaches Redis at."""
+        return f"10.{self.net}.{host}.1"
 
     def hosts(self) -> list[str]:
-        return [self.redis_host(seat) for seat in range(self.seats)]
+        """Every address redis-server must bind (one per host)."""
+        return [self.redis_host(host) for host in range(self.count)]
 
-    def _make(self, seat: int) -> None:
-        ns, host, peer = self.namespace(seat), self.host_end(seat), f"pxp{self.run}s{seat}"
+    def _make(self, k: int) -> None:
+        ns, host, peer = self.namespace(k), self.host_end(k), f"pxp{self.run}s{k}"
         _ip("netns", "add", ns)
         self.made_ns.append(ns)
         _ip("link", "add", host, "type", "veth", "peer", "name", peer)
         self.made_links.append(host)
         _ip("link", "set", peer, "netns", ns)
-        _ip("addr", "add", f"{self.redis_host(seat)}/30", "dev", host)
+        _ip("addr", "add", f"{self.redis_host(k)}/30", "dev", host)
         _ip("link", "set", host, "up")
-        _ip("addr", "add", f"10.{self.net}.{seat}.2/30", "dev", peer, ns=ns)
+        _ip("addr", "add", f"10.{self.net}.{k}.2/30", "dev", peer, ns=ns)
         _ip("link", "set", peer, "up", ns=ns)
         _ip("link", "set", "lo", "up", ns=ns)
 
-    def wrap(self, seat: int, argv: list[str]) -> list[str]:
-        """``argv`` run inside ``seat``'s namespace (``ip netns exec`` execs: same pid)."""
-        return ["ip", "netns", "exec", self.namespace(seat), *argv]
+    def wrap(self, host: int, argv: list[str]) -> list[str]:
+        """``argv`` run inside ``host``'s namespace (``ip netns exec`` execs: same pid)."""
+        return ["ip", "netns", "exec", self.namespace(host), *argv]
 
-    def cut(self, seat: int) -> None:
-        _ip("link", "set", self.host_end(seat), "down")
-        self.down.add(seat)
+    def cut(self, host: int) -> None:
+        _ip("link", "set", self.host_end(host), "down")
+        self.down.add(host)
 
-    def heal(self, seat: int) -> None:
-        _ip("link", "set", self.host_end(seat), "up")
-        self.down.discard(seat)
+    def heal(self, host: int) -> None:
+        _ip("link", "set", self.host_end(host), "up")
+        self.down.discard(host)
 
     def close(self) -> None:
         for host in self.made_links:

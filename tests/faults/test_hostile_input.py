@@ -19,18 +19,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paxos_redis.ledger import replay
+from paxos_redis.citizens import found_fields
+from paxos_redis.ledger import FileLedger, replay
 from paxos_redis.protocol import codec
 from paxos_redis.protocol.ballot import Ballot
 from paxos_redis.protocol.decree import Decree
+from paxos_redis.protocol.membership import Founding
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot
-from paxos_redis.protocol.records import Promise
-from paxos_redis.seats import claim
+from paxos_redis.protocol.records import Identity, Promise
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
 from paxos_redis.worker import Worker
 
-SEATS = 3
+#: the members of the parliament: the priest under test is P0; P1 and P2 are elsewhere
+P0, P1, P2 = MEMBERS = (0xA0, 0xA1, 0xA2)
 PARLIAMENT = "hostile"
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -38,15 +40,23 @@ FAST = settings(max_examples=40, deadline=None,
 
 @contextmanager
 def priest(secret: str | None = None) -> Iterator[tuple[Worker, Any]]:
-    """Seat 0 of a 3-seat parliament, started, on a fresh fakeredis and ledger directory."""
+    """Priest P0 of a parliament founded with three members, started, on a fresh fakeredis
+    and ledger directory; decree 0 (the founding) is durable and nothing else waits."""
     with tempfile.TemporaryDirectory() as tmp:
         server = fakeredis.FakeServer()
-        s = Settings(ledger_dir=Path(tmp), priests=SEATS, parliament=PARLIAMENT, seat=0,
-                     secret=secret)
-        worker = Worker(s, fakeredis.FakeRedis(server=server), claim(s, SEATS))
+        s = Settings(ledger_dir=Path(tmp), parliament=PARLIAMENT, secret=secret)
+        ledger = FileLedger.open(s.ledger_path(P0), create=Identity(PARLIAMENT, P0))
+        worker = Worker(s, fakeredis.FakeRedis(server=server), ledger)
         worker.start()
+        redis = fakeredis.FakeRedis(server=server)
+        god = Wire(PARLIAMENT, secret)
+        redis.xadd(worker.keys.inbox(P0), god.seal_fields(found_fields(Founding("g1", 4096,
+                                                                                 MEMBERS))))
+        drain(worker, redis)
+        worker._sync()
+        assert worker.priest.role == "voter" and worker.priest.law.known == 1
         try:
-            yield worker, fakeredis.FakeRedis(server=server)
+            yield worker, redis
         finally:
             worker.close()
 
@@ -63,8 +73,8 @@ def drain(worker: Worker, redis: Any, steps: int = 4) -> None:
     """Step until the inbox has nothing pending (a few steps at most)."""
     for _ in range(steps):
         worker.step()
-        if redis.xpending(worker.keys.inbox(0), "priests")["pending"] == 0 and \
-                not redis.xinfo_groups(worker.keys.inbox(0))[0]["lag"]:
+        if redis.xpending(worker.keys.inbox(P0), "priests")["pending"] == 0 and \
+                not redis.xinfo_groups(worker.keys.inbox(P0))[0]["lag"]:
             break
 
 
@@ -79,11 +89,11 @@ HUGE = st.sampled_from([0, 1, 1 << 16, 1 << 20, 2 << 20])
 
 
 def valid_next_ballot(rnd: int = 7) -> dict[bytes, bytes]:
-    return WIRE.seal(NextBallot(1, Ballot(rnd, 1), 0, 0))
+    return WIRE.seal(NextBallot(P1, Ballot(rnd, P1), 1, 1))
 
 
 def valid_begin_ballot(size: int) -> dict[bytes, bytes]:
-    return WIRE.seal(BeginBallot(1, Ballot(7, 1), 0, ((0, Decree("p", b"\xab" * size)),)))
+    return WIRE.seal(BeginBallot(P1, Ballot(7, P1), 1, ((1, Decree("p", b"\xab" * size)),)))
 
 
 values = st.one_of(st.binary(max_size=64), st.integers(-2**70, 2**70).map(str), st.integers(),
@@ -110,8 +120,9 @@ def broken_messages(draw: st.DrawFn) -> dict[bytes, Any]:
                                                 b"\xff\xfe"]))
     elif defect == "no-parl":
         del fields[b"parl"]
-    elif defect == "sender":                   # a seat outside the parliament, or not a number
-        fields[b"from"] = draw(st.sampled_from([b"3", b"99", str(2**31).encode(), b"-1", b"",
+    elif defect == "sender":                   # not the ballot's priest, or not an identity
+        fields[b"from"] = draw(st.sampled_from([b"3", str(P2).encode(), str(2**31).encode(),
+                                                b"-1", b"",
                                                 b"1.0", b"0x1", str(10**25).encode()]))
     elif defect == "round":                    # a ballot beyond 2**64, or malformed
         fields[b"ballot"] = draw(st.sampled_from([f"{2**64}.1".encode(), b"1", b"1.2.3",
@@ -141,7 +152,7 @@ def test_invalid_entries_are_dead_lettered_and_change_nothing(entries: list[dict
     with priest() as (worker, redis):
         before, counted = durable(worker), stats(redis)
         dead_before = redis.xlen(worker.keys.deadletter())
-        ids = [redis.xadd(worker.keys.inbox(0), fields) for fields in entries]
+        ids = [redis.xadd(worker.keys.inbox(P0), fields) for fields in entries]
         drain(worker, redis)
         assert durable(worker) == before
         assert stats(redis) == counted + len(entries)
@@ -149,10 +160,10 @@ def test_invalid_entries_are_dead_lettered_and_change_nothing(entries: list[dict
         assert len(dead) == dead_before + len(entries)
         assert sorted(f[b"entry"] for _, f in dead[dead_before:]) == sorted(ids)
         assert all(f[b"reason"] for _, f in dead)
-        assert redis.xpending(worker.keys.inbox(0), "priests")["pending"] == 0
+        assert redis.xpending(worker.keys.inbox(P0), "priests")["pending"] == 0
         assert worker.refused == len(entries)
         # nothing was sent on their account: no other priest's inbox has an entry
-        assert all(redis.xlen(worker.keys.inbox(s)) == 0 for s in range(1, SEATS))
+        assert all(redis.xlen(worker.keys.inbox(p)) == 0 for p in (P1, P2))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,13 +171,13 @@ def test_invalid_entries_are_dead_lettered_and_change_nothing(entries: list[dict
 def test_with_a_secret_unsigned_or_forged_messages_are_refused(entries: list[dict],
                                                                forge: bool) -> None:
     with priest(secret="s3cret") as (worker, redis):
-        signed = Wire(PARLIAMENT, "s3cret").seal(NextBallot(1, Ballot(9, 1), 0, 0))
+        signed = Wire(PARLIAMENT, "s3cret").seal(NextBallot(P1, Ballot(9, P1), 1, 1))
         if forge:
-            signed[b"ballot"] = b"10.1"        # tampered after signing
+            signed[b"ballot"] = f"10.{P1}".encode()     # tampered after signing
         entries = [*entries, signed if forge else valid_next_ballot()]
         before = durable(worker)
         for fields in entries:
-            redis.xadd(worker.keys.inbox(0), fields)
+            redis.xadd(worker.keys.inbox(P0), fields)
         drain(worker, redis)
         assert durable(worker) == before
         assert stats(redis) == len(entries)
@@ -175,8 +186,7 @@ def test_with_a_secret_unsigned_or_forged_messages_are_refused(entries: list[dic
 # ------------------------------------------------------------------ valid but hostile
 
 @FAST
-@given(st.integers(8, 2**62), st.integers(0, SEATS - 1).filter(lambda s: s != 0),
-       st.integers(0, 2**20))
+@given(st.integers(8, 2**62), st.sampled_from([P1, P2]), st.integers(0, 2**20))
 def test_a_huge_ballot_may_change_the_promise_but_only_through_the_ledger(
         rnd: int, sender: int, known: int) -> None:
     with priest() as (worker, redis):
@@ -193,7 +203,7 @@ def test_a_huge_ballot_may_change_the_promise_but_only_through_the_ledger(
             return flush(outgoing, acks, extra, **kw)
 
         worker.messenger.flush = checked_flush        # type: ignore[method-assign]
-        redis.xadd(worker.keys.inbox(0), WIRE.seal(NextBallot(sender, ballot, known, 0)))
+        redis.xadd(worker.keys.inbox(P0), WIRE.seal(NextBallot(sender, ballot, known, 0)))
         drain(worker, redis)
         assert worker.priest.next_bal == ballot
         assert seen and all(seen), "the promise must be durable before last vote leaves"
@@ -201,7 +211,7 @@ def test_a_huge_ballot_may_change_the_promise_but_only_through_the_ledger(
         assert any(isinstance(m, LastVote) and m.ballot == ballot for m in replies)
         assert stats(redis) == 0
         # a lower ballot afterwards is refused by the protocol, not dead-lettered
-        redis.xadd(worker.keys.inbox(0), valid_next_ballot(rnd=1))
+        redis.xadd(worker.keys.inbox(P0), valid_next_ballot(rnd=1))
         drain(worker, redis)
         assert worker.priest.next_bal == ballot and stats(redis) == 0
 
@@ -210,7 +220,7 @@ def test_a_huge_ballot_may_change_the_promise_but_only_through_the_ledger(
 
 def test_law_query_with_a_bad_reply_id_is_dead_lettered() -> None:
     with priest() as (worker, redis):
-        redis.xadd(worker.keys.inbox(0), {b"role": b"citizen", b"code": b"1", b"req": b"r",
+        redis.xadd(worker.keys.inbox(P0), {b"role": b"citizen", b"code": b"1", b"req": b"r",
                                           b"reply": b"not a valid id!", b"from": b"0",
                                           b"to": b"5"})
         drain(worker, redis)
@@ -220,17 +230,18 @@ def test_law_query_with_a_bad_reply_id_is_dead_lettered() -> None:
 def test_unauthenticated_god_word_is_refused_with_a_secret() -> None:
     with priest(secret="s3cret") as (worker, redis):
         before = durable(worker)
-        redis.xadd(worker.keys.inbox(0), {b"role": b"god", b"code": b"1", b"parl": b"other"})
+        redis.xadd(worker.keys.inbox(P0), {b"role": b"god", b"code": b"1", b"parl": b"other"})
         drain(worker, redis)
         assert durable(worker) == before
 
 
 def test_a_priest_can_still_preside_after_promising_the_last_round() -> None:
     with priest() as (worker, redis):
-        redis.xadd(worker.keys.inbox(0), WIRE.seal(NextBallot(1, Ballot(2**64 - 1, 1), 0, 0)))
+        last = Ballot(2**64 - 1, P1)                 # P1 > P0: P0 owns no ballot above it
+        redis.xadd(worker.keys.inbox(P0), WIRE.seal(NextBallot(P1, last, 1, 1)))
         drain(worker, redis)
         assert stats(redis) == 1                     # no successor exists: refused
-        redis.xadd(worker.keys.inbox(0), WIRE.seal_fields({b"role": b"god", b"code": b"1"}))
+        redis.xadd(worker.keys.inbox(P0), WIRE.seal_fields({b"role": b"god", b"code": b"1"}))
         drain(worker, redis)
         assert worker.priest.president is not None
 
@@ -248,12 +259,12 @@ def test_a_begin_ballot_over_the_decree_limit_gets_no_vote() -> None:
     with priest() as (worker, redis):
         before = durable(worker)
         too_big = worker.settings.max_decree_bytes + 1
-        redis.xadd(worker.keys.inbox(0), valid_begin_ballot(too_big))
+        redis.xadd(worker.keys.inbox(P0), valid_begin_ballot(too_big))
         drain(worker, redis)
         assert durable(worker) == before and stats(redis) == 1
         reason = redis.xrange(worker.keys.deadletter())[-1][1][b"reason"]
         assert b"over this priest's limit" in reason
-        assert redis.xlen(worker.keys.inbox(1)) == 0          # no vote left
+        assert redis.xlen(worker.keys.inbox(P1)) == 0          # no vote left
 
 
 def test_a_failed_fsync_stops_the_priest_before_it_answers() -> None:
@@ -266,8 +277,8 @@ def test_a_failed_fsync_stops_the_priest_before_it_answers() -> None:
             if stage == "fsync":
                 raise OSError(errno.ENOSPC, "No space left on device")
         worker.ledger.faults = full_disk
-        redis.xadd(worker.keys.inbox(0), valid_next_ballot())
+        redis.xadd(worker.keys.inbox(P0), valid_next_ballot())
         with pytest.raises(LedgerFailed, match="could not write its ledger .*No space left"):
             drain(worker, redis)
-        assert redis.xlen(worker.keys.inbox(1)) == 0          # no last vote left
-        assert redis.xpending(worker.keys.inbox(0), "priests")["pending"] == 1   # not acked
+        assert redis.xlen(worker.keys.inbox(P1)) == 0          # no last vote left
+        assert redis.xpending(worker.keys.inbox(P0), "priests")["pending"] == 1   # not acked

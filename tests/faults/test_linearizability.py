@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from linearizability import Op, check, prefix_check, wing_gong  # noqa: E402
+from linearizability import Op, check, citizens_law, prefix, prefix_check, wing_gong  # noqa: E402
 
 
 def ok(pid: str, invoke: float, complete: float, n: int) -> Op:
@@ -104,6 +104,29 @@ def test_failed_petition_absent_from_the_law_is_fine() -> None:
 
 def test_common_prefixes_are_accepted() -> None:
     assert prefix_check([{0: "a", 1: "b", 2: "c"}, {0: "a"}, {}, {0: "a", 1: "b"}]).ok
+
+
+# ------------------------------------------------------------------ laws read from ledgers
+
+def test_citizens_law_leaves_out_the_parliaments_own_decrees_and_repeats() -> None:
+    """The founding, changes of membership and olive days are in a ledger's law but no
+    citizen's; a retried petition passed twice counts at its first number."""
+    raw = {0: "id=!found:abc decree=alpha=4096 members=0000000000aa",
+           1: "id=p-1 decree=p-1",
+           2: "id=!members:admit:0000000000bb:n1 decree=admit 0000000000bb",
+           3: "olive-day",
+           4: "id=p-2 decree=p-2",
+           5: "id=p-1 decree=p-1"}
+    assert citizens_law(raw) == {1: "p-1", 4: "p-2"}
+    history = [ok("p-1", 0, 1, 1), ok("p-2", 2, 3, 4)]
+    assert check(history, citizens_law(raw)).ok
+    # had the change of membership been counted as a citizen's, a petition at 2 would clash
+    assert not check([ok("p-3", 0, 1, 2)], citizens_law(raw)).ok
+
+
+def test_prefix_stops_at_the_first_hole() -> None:
+    assert prefix({0: "a", 1: "b", 3: "d"}) == {0: "a", 1: "b"}
+    assert prefix({1: "b"}) == {}
 
 
 # ------------------------------------------------------------------ cross-check

@@ -1,6 +1,8 @@
 """Fault injection on real processes (see nemesis.py): 0 violations in every run.
 
-Default: 5 runs x 30 s of faults.  Soak: ``python -m pytest tests/faults/test_nemesis.py
+Faults of processes, links, Redis and disks, and of membership: priests added, stopped for
+good, replaced by new identities, and duplicates of running priests that must refuse to
+start.  Default: 5 runs x 30 s of faults.  Soak: ``python -m pytest tests/faults/test_nemesis.py
 --nemesis-runs 30 --nemesis-seconds 120``.  Each run prints its report line.
 """
 

@@ -1,10 +1,13 @@
 """The least-privilege ACL user (``paxos-redis acl``) on a real redis-server.
 
 The rule line comes from the CLI, as an operator would get it, and is applied with
-the server's own ``ACL SETUSER``.  Then a god, five priest processes, citizens (blocking,
-asyncio, an rq job and the CLI) run as that user, and the server's ``ACL LOG`` must stay
-empty: nothing they do is refused.  The same user is refused (NOPERM) on another
-parliament's keys, on keys outside the prefix and on dangerous commands, and a wrong
+the server's own ``ACL SETUSER``.  Then a god (founding, calling ballots, keeping the
+roster), five priest processes (heartbeats, identity claims, stamps; one killed and
+started again from its ledger), a sixth priest that only listens, citizens (blocking,
+asyncio, an rq job and the CLI's ``status`` and ``members``) run as that user, and the
+server's ``ACL LOG`` must stay empty: nothing they do is refused.  (The test's own
+harness watches the roster as the default user.)  The same user is refused (NOPERM) on
+another parliament's keys, on keys outside the prefix and on dangerous commands, and a wrong
 password is one clear line from the CLI.
 
 The server is started with ``--enable-debug-command yes`` so that DEBUG is stopped by
@@ -34,6 +37,7 @@ from paxos_redis.aio import AsyncClient
 from paxos_redis.client import Client
 from paxos_redis.connection import connect
 from paxos_redis.keys import Keys
+from paxos_redis.protocol.membership import name as hex_name
 
 NAME = "senate"
 USER = "senate-priests"
@@ -65,9 +69,10 @@ def test_the_key_pattern_covers_every_key_of_the_parliament_and_no_other() -> No
     keys = Keys(NAME)
     pattern = next(rule[1:] for rule in acl.rules(NAME) if rule.startswith("~"))
     assert pattern == "paxos:{senate}:*"
-    ours = [keys.inbox(0), keys.inbox(12), keys.petitions(), keys.replies("c-0af3:x"),
-            keys.law(), keys.deadletter(), keys.stats(), keys.heartbeat(4), keys.config(),
-            keys.president(), keys.seat_claim(2), keys.election()]
+    ours = [keys.inbox(1), keys.inbox(0xABCDEF012345), keys.petitions(),
+            keys.replies("c-0af3:x"), keys.deadletter(), keys.stats(), keys.heartbeat(4),
+            keys.roster(), keys.claim(2), keys.stamps(), keys.config(), keys.president(),
+            keys.election()]
     assert all(fnmatch.fnmatchcase(key, pattern) for key in ours), ours
     others = [Keys("senate2").config(), Keys("senat").config(), "paxos:senate:config",
               "paxos:{senate}", "rq:queue:petitions", "plain"]
@@ -129,8 +134,10 @@ def admin(server: RedisServer) -> redis.Redis:
 def test_a_parliament_runs_as_the_acl_user_and_nothing_is_refused(
         server: RedisServer, admin: redis.Redis, tmp_path: Path) -> None:
     url = user_url(server)
-    chamber = Parliament(url, tmp_path / "p", seats=5, name=NAME)
-    try:
+    chamber = Parliament(url, tmp_path / "p", priests=5, name=NAME)
+    chamber.redis.close()
+    chamber.redis = server.client()     # the harness looks as the default user; the processes
+    try:                                # and citizens below run as the parliament's user
         chamber.start()
         with Client.from_url(url, parliament=NAME) as citizen:
             numbers = [citizen.petition(f"acl-{k}", timeout=20, pid=f"acl-{k}")
@@ -163,7 +170,7 @@ def test_a_parliament_runs_as_the_acl_user_and_nothing_is_refused(
 
             # a junk entry in a priest's inbox is dead-lettered and counted
             keys = Keys(NAME)
-            citizen.redis.xadd(keys.inbox(0), {b"junk": b"1"})
+            citizen.redis.xadd(keys.inbox(next(iter(chamber.priests))), {b"junk": b"1"})
             wait_for(lambda: admin.hget(keys.stats(), "deadletter"), 15, "the dead letter")
 
             law = dict(citizen.law(linearizable=True, timeout=20))
@@ -182,9 +189,18 @@ def test_a_parliament_runs_as_the_acl_user_and_nothing_is_refused(
         victim = chamber.priests[old]
         chamber.kill(old)
         chamber.president(20, exclude_pid=victim.pid)
-        chamber.restart(old)
+        chamber.restart(old)                    # its claim and stamp, read back as the user
         with Client.from_url(url, parliament=NAME) as citizen:
-            assert citizen.petition("acl-after", timeout=20, pid="acl-after") > max(numbers)
+            after = citizen.petition("acl-after", timeout=20, pid="acl-after")
+            assert after > max(numbers)
+        listener = chamber.wait_beating(chamber.start_priest())    # a sixth: it only learns
+        wait_for(lambda: chamber.known().get(listener, 0) > after, 30, "the listener to learn",
+                 explain=chamber.explain)
+        members = cli("members", "--redis", url, "--parliament", NAME)
+        assert members.returncode == 0, members.stderr
+        lines = members.stdout.splitlines()
+        assert len(lines) == 6 and sum(" voter " in line for line in lines) == 5, lines
+        assert any(line.startswith(f"{hex_name(listener)} listener") for line in lines), lines
         codes = chamber.stop_all()
         assert all(code == 0 for code in codes.values()), (codes, chamber.explain())
     finally:
@@ -196,26 +212,29 @@ def test_a_parliament_runs_as_the_acl_user_and_nothing_is_refused(
 def test_the_user_is_refused_other_keys_and_dangerous_commands(
         server: RedisServer, admin: redis.Redis) -> None:
     other = Keys("house")
-    admin.hset(other.config(), "seats", 3)
+    admin.hset(other.config(), "genesis", "g3")
     admin.set("plain", "untouched")
     user = connect(user_url(server), retries=0)
     try:
         ours = Keys(NAME)
-        user.hset(ours.config(), "seats", 5)                 # its own keys: allowed
-        assert user.hget(ours.config(), "seats") == b"5"
+        user.hset(ours.config(), "genesis", "g5")            # its own keys: allowed
+        assert user.hget(ours.config(), "genesis") == b"g5"
         refused_keys = [
-            lambda: user.hget(other.config(), "seats"),
+            lambda: user.hget(other.config(), "genesis"),
             lambda: user.xadd(other.petitions(), {b"p": b"1"}),
             lambda: user.delete(other.config()),
             lambda: user.set("plain", "overwritten"),
-            lambda: user.exists("paxos:senate:config"),      # no hash tag: not ours
+            lambda: user.get("plain"),
+            lambda: user.zadd(other.roster(), {"000000000001": 1}),
+            lambda: user.hget("paxos:senate:config", "genesis"),     # no hash tag: not ours
             lambda: user.xadd("paxos:{senate2}:petitions", {b"p": b"1"}),
         ]
         refused_commands = [
             ("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "*"), ("CONFIG", "SET", "save", ""),
             ("KEYS", "*"), ("SCAN", "0"), ("DEBUG", "SLEEP", "0"), ("SHUTDOWN",),
             ("ACL", "SETUSER", USER, "+@all"), ("ACL", "LIST"), ("EVAL", "return 1", "0"),
-            ("GET", ours.config()), ("PUBLISH", "x", "y"), ("SUBSCRIBE", "x"),
+            ("HDEL", ours.config(), "founding"), ("ZREM", ours.roster(), "000000000001"),
+            ("RENAME", ours.config(), ours.stats()), ("PUBLISH", "x", "y"), ("SUBSCRIBE", "x"),
             ("MONITOR",), ("CLIENT", "KILL", "TYPE", "normal"), ("MODULE", "LIST"),
         ]
         for attempt in refused_keys:
@@ -227,7 +246,7 @@ def test_the_user_is_refused_other_keys_and_dangerous_commands(
     finally:
         user.close()
     assert admin.get("plain") == b"untouched"
-    assert admin.hget(other.config(), "seats") == b"3"
+    assert admin.hget(other.config(), "genesis") == b"g3"
     assert admin.ping() and admin.dbsize() == 3              # nothing flushed
     reasons = {(e["reason"], e["object"]) for e in admin.acl_log(count=128)}
     assert ("key", other.config()) in reasons and ("key", "plain") in reasons
@@ -240,7 +259,7 @@ def test_a_wrong_password_is_one_line_without_the_password(
         server: RedisServer, admin: redis.Redis, tmp_path: Path) -> None:
     wrong = "not-the-Password-9"
     url = user_url(server, wrong)
-    for args in (["status"], ["priest", "--priests", "3", "--ledger-dir", str(tmp_path)]):
+    for args in (["status"], ["members"], ["priest", "--ledger-dir", str(tmp_path)]):
         began = time.monotonic()
         done = cli(*args, "--redis", url, "--parliament", NAME)
         lines = [line for line in done.stderr.splitlines() if line.strip()]

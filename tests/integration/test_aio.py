@@ -20,6 +20,7 @@ from paxos_redis.aio import AsyncClient
 from paxos_redis.citizens import PetitionEntry
 from paxos_redis.connection import connect
 from paxos_redis.errors import DecreeTooLarge, PetitionRefused, PetitionTimeout
+from paxos_redis.protocol.membership import name
 
 T = TypeVar("T")
 
@@ -88,7 +89,7 @@ def test_two_thousand_concurrent_petitions(setup: Setup) -> None:
 
 def test_petition_many_and_law_in_order(setup: Setup) -> None:
     setup.president.chunk = 7
-    setup.president.lag = {0: 5}
+    setup.president.lag = {setup.president.priests[0]: 5}      # the president lags
     setup.president.start()
 
     async def body(client: AsyncClient) -> tuple[list[int], list[tuple[int, bytes]]]:
@@ -118,7 +119,7 @@ def test_retries_lost_petitions_and_same_pid(setup: Setup) -> None:
 
 
 def test_receipts_from_a_majority_answer_and_a_minority_does_not(setup: Setup) -> None:
-    setup.president.receipts, setup.president.reply = 2, False    # 2 of 3 seats
+    setup.president.receipts, setup.president.reply = 2, False    # 2 of 3 members
     setup.president.start()
 
     async def body(client: AsyncClient) -> tuple[list[int], str]:
@@ -146,7 +147,7 @@ def test_timeout_refusal_and_oversize(setup: Setup) -> None:
             await client.petition(b"nobody", timeout=0.4, pid="p-slow")
         assert asyncio.get_running_loop().time() - started >= 0.4
         assert caught.value.pid == "p-slow" and "0.4 s" in str(caught.value)
-        assert "seat 0 presides" in str(caught.value)
+        assert f"{name(setup.president.priests[0])} presides" in str(caught.value)
         with pytest.raises(PetitionTimeout) as many:
             await client.petition_many([b"x", b"y"], timeout=0.3)
         assert len(many.value.pids) == 2 and "(and 1 more)" in str(many.value)
@@ -167,7 +168,7 @@ def test_linearizable_law_waits_for_the_barrier(setup: Setup) -> None:
 
     async def body(client: AsyncClient) -> None:
         numbers = await client.petition_many([b"a", b"b", b"c"])
-        setup.president.lag = {0: 3, 1: 3, 2: 3}
+        setup.president.lag = dict.fromkeys(setup.president.priests, 3)
         assert await client.law() == [(numbers[0], b"a")]
         asyncio.get_running_loop().call_later(0.3, setup.president.lag.clear)
         fresh = await client.law(linearizable=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from processes import clean_env, cli_command, processes_using
 
 from paxos_redis.bench.load import split_window
 from paxos_redis.bench.measure import Snapshot, cost, latency_ms, percentile
+from paxos_redis.ledger import replay
+from paxos_redis.protocol.membership import Founding, name
+from paxos_redis.protocol.records import Passed
 
 ROLES = ("priests", "god", "citizens", "redis_server", "total")
 
@@ -72,9 +76,15 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     assert report["config"]["rules"] == "window=512" and "rules window=512" in done.stdout
     assert report["durability"]["fsync"] is True
     assert report["durability"]["ledger_dir"] == str(ledgers)
-    assert sorted(p.name for p in ledgers.glob("*.ledger")) == [
-        f"bench-seat-{s}.ledger" for s in range(3)]
+    identities = sorted(p.name.removeprefix("bench-").removesuffix(".ledger")
+                        for p in ledgers.glob("*.ledger"))
+    assert len(identities) == 3 and all(re.fullmatch("[0-9a-f]{12}", i) for i in identities)
     assert all(p.stat().st_size > 0 for p in ledgers.glob("*.ledger"))
+    # the god founded the parliament with those three before anything was measured
+    founding = {Founding.parse(d) for p in ledgers.glob("*.ledger")
+                for r in replay(p, p.read_bytes())[0] if isinstance(r, Passed)
+                for n, d in r.entries if n == 0}
+    assert len(founding) == 1 and sorted(map(name, founding.pop().members)) == identities
 
     phases = report["phases"]
     assert [p["label"] for p in phases] == ["seq", "saturated-w64"]
@@ -85,11 +95,11 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
     assert idle["seconds"] > 0.9 and idle["redis_commands_per_s"] > 0
     assert set(idle["cpu_ms_per_s"]) == {"priests", "god", "redis_server"}
 
-    assert sorted(p["seat"] for p in report["priests"]) == [0, 1, 2]
+    assert sorted(p["priest"] for p in report["priests"]) == identities
     assert all(p["peak_rss_kib"] > 0 for p in report["priests"])
     assert report["god_peak_rss_kib"] > 0
     streams = report["streams"]
-    assert {f"paxos:{{bench}}:inbox:{s}" for s in range(3)} <= set(streams)   # god made them
+    assert {f"paxos:{{bench}}:inbox:{i}" for i in identities} <= set(streams)
     assert "paxos:{bench}:petitions" in streams
     assert all(isinstance(n, int) and n >= 0 for n in streams.values())
     assert report["redis_info"]["version"] and report["redis_info"]["peak_memory_bytes"] > 0
@@ -105,12 +115,12 @@ def test_bench_writes_every_field(tmp_path: Path) -> None:
 
 
 def test_bench_refuses_a_ledger_dir_in_use(tmp_path: Path) -> None:
-    (tmp_path / "bench-seat-0.ledger").write_bytes(b"old")
+    (tmp_path / "bench-00000000002a.ledger").write_bytes(b"old")
     done = subprocess.run([*cli(), "bench", "--ledger-dir", str(tmp_path), "--quiet"],
                           capture_output=True, text=True, timeout=60, env=env())
     assert done.returncode == 1
     assert f"--ledger-dir {tmp_path} is not empty" in done.stderr
-    assert (tmp_path / "bench-seat-0.ledger").read_bytes() == b"old"
+    assert (tmp_path / "bench-00000000002a.ledger").read_bytes() == b"old"
 
 
 def test_bench_refuses_a_bad_window() -> None:
@@ -190,14 +200,14 @@ def test_the_fsync_share_script_runs_each_side_on_its_filesystem() -> None:
     assert "the fsyncs take" in result.stdout
 
 
-def test_a_priest_without_a_known_seat_is_named_by_pid_in_the_table() -> None:
+def test_a_priest_without_a_known_identity_is_named_by_pid_in_the_table() -> None:
     from paxos_redis.bench.report import text
     config = {"priests": 2, "payload_bytes": 100, "seconds": 1, "warmup_seconds": 1,
               "redis": "own redis-server"}
     table = text({"config": config, "phases": [], "priests": [
-        {"seat": 0, "pid": 11, "peak_rss_kib": 2048},
-        {"seat": None, "pid": 12, "peak_rss_kib": 3072}]})
-    assert "seat 0: 2.0, pid 12 (seat unknown): 3.0" in table
+        {"priest": "00000000002a", "pid": 11, "peak_rss_kib": 2048},
+        {"priest": None, "pid": 12, "peak_rss_kib": 3072}]})
+    assert "priest 00000000002a: 2.0, pid 12 (identity unknown): 3.0" in table
 
 
 def test_the_side_by_side_table_sets_each_sides_best_window_against_the_other() -> None:

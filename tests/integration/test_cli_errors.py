@@ -20,7 +20,9 @@ from redis_server import RedisServer
 
 from paxos_redis.keys import Keys
 from paxos_redis.ledger import FileLedger
-from paxos_redis.protocol.records import Seat
+from paxos_redis.protocol.membership import name
+from paxos_redis.protocol.records import Identity
+from paxos_redis.roster import read_roster
 
 
 def cli() -> list[str]:
@@ -57,8 +59,10 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int = 1) -> s
 # ------------------------------------------------------------------ Redis unreachable
 
 @pytest.mark.parametrize("command", [
-    ["priest", "--priests", "1"],
+    ["priest"],
     ["god", "--priests", "3"],
+    ["members"],
+    ["status"],
     ["demo", "--quiet"],
 ], ids=lambda c: c[0])
 def test_unreachable_redis_names_the_url_without_its_password(command: list[str],
@@ -75,11 +79,12 @@ def test_unreachable_redis_names_the_url_without_its_password(command: list[str]
 # ------------------------------------------------------------------ bad option values
 
 BAD_VALUES = [
-    (["priest", "--priests", "zero"], ["--priests", "'zero'"]),
     (["god", "--priests", "zero"], ["--priests", "'zero'"]),
+    (["god", "--priests", "0"], ["--priests", "at least 1", "0"]),
     (["priest", "--parliament", "bad name!"], ["parliament", "'bad name!'", "A-Z"]),
-    (["priest", "--seat", "-1"], ["--seat", "at least 0", "-1"]),
-    (["priest", "--seat", "first"], ["--seat", "'first'"]),
+    (["priest", "--identity", "first"], ["--identity", "12 hex digits", "'first'"]),
+    (["priest", "--identity", "0"], ["--identity", "12 hex digits", "'0'"]),
+    (["priest", "--identity", "1234567890abc"], ["--identity", "'1234567890abc'"]),
 ]
 
 
@@ -89,13 +94,13 @@ def test_bad_option_values_name_the_option_and_the_value(args: list[str],
                                                          names: list[str]) -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"     # never reached: settings fail first
     line = one_line_error(run(*args, "--redis", url))
-    for name in names:
-        assert name in line
+    for word in names:
+        assert word in line
 
 
 def test_bad_paxos_rules_stop_a_priest_with_one_line() -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"
-    result = subprocess.run([*cli(), "priest", "--priests", "3", "--redis", url],
+    result = subprocess.run([*cli(), "priest", "--redis", url],
                             env={**env(), "PAXOS_RULES": "window_bytes=0"}, capture_output=True,
                             text=True, timeout=30, stdin=subprocess.DEVNULL)
     line = one_line_error(result)
@@ -108,28 +113,31 @@ def test_demo_option_values_are_checked_before_anything_starts() -> None:
     assert "--priests must be at least 3, got 2" in result.stderr
 
 
-# ------------------------------------------------------------------ seats and ledgers
+# ------------------------------------------------------------------ identities and ledgers
 
 PARLIAMENT = "errors"
 
 
 @pytest.fixture
-def seated(redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """One priest of a one-seat parliament, seated (its heartbeat is up)."""
+def running(redis_server: RedisServer,
+            tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """One priest process (a new priest in ``tmp_path/ledgers``), beating; its identity."""
     ledgers = tmp_path / "ledgers"
     with open(tmp_path / "first-priest.log", "wb") as log:
         proc = subprocess.Popen(
-            [*cli(), "priest", "--priests", "1", "--parliament", PARLIAMENT, "--redis",
-             redis_server.url, "--ledger-dir", str(ledgers)],
+            [*cli(), "priest", "--parliament", PARLIAMENT, "--redis", redis_server.url,
+             "--ledger-dir", str(ledgers)],
             env=env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
-        redis, key = redis_server.client(), Keys(PARLIAMENT).heartbeat(0)
+        redis, keys = redis_server.client(), Keys(PARLIAMENT)
         deadline = time.monotonic() + 20
-        while not redis.exists(key):
+        while not (beats := read_roster(redis, keys)):
             assert proc.poll() is None, (tmp_path / "first-priest.log").read_text()
             assert time.monotonic() < deadline, "the first priest never sent a heartbeat"
             time.sleep(0.05)
-        yield proc
+        [(priest, beat)] = beats.items()
+        assert beat.pid == proc.pid
+        yield proc, priest
     finally:
         proc.terminate()
         try:
@@ -140,42 +148,50 @@ def seated(redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Pop
 
 
 def second_priest(redis_server: RedisServer, tmp_path: Path, *extra: str) -> str:
-    return one_line_error(run("priest", "--priests", "1", "--parliament", PARLIAMENT,
-                              "--redis", redis_server.url, "--ledger-dir",
-                              str(tmp_path / "ledgers"), *extra))
+    return one_line_error(run("priest", "--parliament", PARLIAMENT, "--redis", redis_server.url,
+                              "--ledger-dir", str(tmp_path / "ledgers"), *extra))
 
 
 @pytest.mark.redis
-def test_no_free_seat_when_every_ledger_is_locked(seated: subprocess.Popen[bytes],
-                                                  redis_server: RedisServer,
-                                                  tmp_path: Path) -> None:
-    line = second_priest(redis_server, tmp_path)
-    assert "no free seat" in line and "locked by running priests" in line
-    assert f"'{PARLIAMENT}'" in line and str(tmp_path / "ledgers") in line
-    assert seated.poll() is None, "the seated priest must not be disturbed"
-
-
-@pytest.mark.redis
-def test_a_ledger_locked_by_another_process_names_its_pid(seated: subprocess.Popen[bytes],
-                                                          redis_server: RedisServer,
-                                                          tmp_path: Path) -> None:
-    line = second_priest(redis_server, tmp_path, "--seat", "0")
-    assert "is locked" in line and f"pid {seated.pid}" in line
-    assert f"{PARLIAMENT}-seat-0.ledger" in line
-    assert seated.poll() is None
+def test_a_ledger_locked_by_another_process_names_its_pid(
+        running: tuple[subprocess.Popen[bytes], int], redis_server: RedisServer,
+        tmp_path: Path) -> None:
+    proc, priest = running
+    line = second_priest(redis_server, tmp_path, "--identity", name(priest))
+    assert "is locked" in line and f"pid {proc.pid}" in line
+    assert f"{PARLIAMENT}-{name(priest)}.ledger" in line
+    assert proc.poll() is None, "the running priest must not be disturbed"
+    assert sorted(p.name for p in (tmp_path / "ledgers").glob("*.ledger")) == \
+        [f"{PARLIAMENT}-{name(priest)}.ledger"], "no ledger was made"
 
 
 @pytest.mark.redis
 def test_a_ledger_of_another_parliament_is_refused_and_left_untouched(
         redis_server: RedisServer, tmp_path: Path) -> None:
     ledgers = tmp_path / "ledgers"
-    with FileLedger.open(ledgers / "alpha-seat-0.ledger", create=Seat("alpha", 0, 1)):
+    ledgers.mkdir()
+    with FileLedger.open(ledgers / f"alpha-{name(0xA1FA)}.ledger",
+                         create=Identity("alpha", 0xA1FA)):
         pass
-    misplaced = ledgers / "beta-seat-0.ledger"          # where beta's seat 0 would be
-    (ledgers / "alpha-seat-0.ledger").rename(misplaced)
+    misplaced = ledgers / f"beta-{name(0xA1FA)}.ledger"     # where a priest of beta's would be
+    (ledgers / f"alpha-{name(0xA1FA)}.ledger").rename(misplaced)
     before = misplaced.read_bytes()
-    line = one_line_error(run("priest", "--priests", "1", "--parliament", "beta", "--redis",
-                              redis_server.url, "--ledger-dir", str(ledgers)))
+    line = one_line_error(run("priest", "--parliament", "beta", "--redis", redis_server.url,
+                              "--ledger-dir", str(ledgers)))
     assert str(misplaced) in line
-    assert "parliament 'alpha'" in line and "parliament 'beta'" in line
+    assert "parliament 'alpha', not 'beta'" in line
     assert misplaced.read_bytes() == before
+    assert [p.name for p in ledgers.glob("*.ledger")] == [misplaced.name], "no new priest made"
+
+
+@pytest.mark.redis
+def test_a_ledger_from_before_identities_is_refused_and_left_untouched(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    ledgers = tmp_path / "ledgers"
+    ledgers.mkdir()
+    old = ledgers / f"{PARLIAMENT}-seat-0.ledger"
+    old.write_bytes(b"PAXOS-LEDGER 1\n(an old seat's records)")
+    line = second_priest(redis_server, tmp_path)
+    assert str(old) in line and "before priests had identities" in line
+    assert old.read_bytes() == b"PAXOS-LEDGER 1\n(an old seat's records)"
+    assert [p.name for p in ledgers.glob("*.ledger")] == [old.name], "no new priest made"

@@ -41,8 +41,13 @@ from paxos_redis.errors import (
 from paxos_redis.keys import Keys
 from paxos_redis.protocol import Ballot, Receipt
 from paxos_redis.protocol.decree import INTERNAL, OLIVE_DAY, Decree
+from paxos_redis.protocol.membership import parse_name
+from paxos_redis.roster import Beat, beat_commands
 
 KEYS = Keys("senate")
+#: the double's three members (identities); the first presides
+PRIESTS = (0xA1, 0xB2, 0xC3)
+A, B, C = PRIESTS
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -54,17 +59,18 @@ class PresidentDouble:
     Citizen-side protocol only: reads the petitions stream, numbers each new
     petition id (a retried id is passed again, as the real parliament may, but
     answered with the number of its FIRST passing), and answers law queries on
-    every live seat's inbox in chunks of ``chunk``, leaving out olive-day decrees,
+    every live priest's inbox in chunks of ``chunk``, leaving out olive-day decrees,
     internal no-ops and later copies of a petition.  Knobs: ``drop_first`` (lose
-    the first copy of these pids), ``refuse`` (pid -> error), ``lag`` (seat ->
-    decrees it has not learned yet), ``dead`` (seats that never answer and have
+    the first copy of these pids), ``refuse`` (pid -> error), ``lag`` (priest ->
+    decrees it has not learned yet), ``dead`` (priests that never answer and have
     no heartbeat), ``silent`` (no president: petitions are ignored), ``receipts`` (how
-    many seats send the citizen a receipt of their vote) and ``reply`` (False: the
+    many members send the citizen a receipt of their vote) and ``reply`` (False: the
     president's own answer never comes).
     """
 
-    def __init__(self, redis: Any, keys: Keys = KEYS, *, seats: int = 3, chunk: int = 4) -> None:
-        self.redis, self.keys, self.seats, self.chunk = redis, keys, seats, chunk
+    def __init__(self, redis: Any, keys: Keys = KEYS, *, priests: tuple[int, ...] = PRIESTS,
+                 chunk: int = 4) -> None:
+        self.redis, self.keys, self.priests, self.chunk = redis, keys, priests, chunk
         self.law: list[Decree] = []
         self.first: dict[str, int] = {}
         self.drop_first: set[str] = set()
@@ -78,15 +84,16 @@ class PresidentDouble:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="president-double", daemon=True)
         self._ids: dict[str, Any] = {keys.petitions(): "0-0"}
-        self._ids.update({keys.inbox(s): "0-0" for s in range(seats)})
+        self._ids.update({keys.inbox(p): "0-0" for p in priests})
 
     def start(self) -> PresidentDouble:
-        self.redis.hset(self.keys.config(), "seats", self.seats)
-        for seat in range(self.seats):
-            if seat not in self.dead:
-                self.redis.hset(self.keys.heartbeat(seat), mapping={
-                    "president": "1" if seat == 0 else "0", "known": "0"})
-                self.redis.expire(self.keys.heartbeat(seat), 60)
+        """Heartbeats as founded voters write them (the first priest presides), in the roster."""
+        for priest in self.priests:
+            if priest not in self.dead:
+                beat = Beat(priest, self.keys.parliament, "voter", priest == self.priests[0],
+                            "1." + str(self.priests[0]), genesis="g1", members=self.priests)
+                for command in beat_commands(self.keys, beat, 60_000):
+                    self.redis.execute_command(*command)
         self._thread.start()
         return self
 
@@ -107,7 +114,8 @@ class PresidentDouble:
                         for petition in PetitionEntry.parse_many(fields):
                             out += self._petition(petition)
                     elif role_of(fields) == b"citizen":
-                        out += self._query(int(name.rsplit(":", 1)[1]), LawQuery.parse(fields))
+                        out += self._query(parse_name(name.rsplit(":", 1)[1]),
+                                           LawQuery.parse(fields))
                 pipe = self.redis.pipeline(transaction=False)
                 for key, answer in out:
                     pipe.xadd(key, answer)
@@ -128,23 +136,24 @@ class PresidentDouble:
         self.first.setdefault(pid, len(self.law))
         self.law.append(entry.decree)          # a retried pid passes again: a later copy
         stream = self.keys.replies(entry.reply)
-        out = batch_replies([(stream, Receipt(entry.reply, seat, self.seats, Ballot(1, 0),
+        ballot = Ballot(1, self.priests[0])
+        out = batch_replies([(stream, Receipt(entry.reply, priest, len(self.priests), ballot,
                                               self.first[pid], pid))
-                             for seat in range(self.receipts)])
+                             for priest in self.priests[: self.receipts]])
         if self.reply:
             out.append((stream, Reply(pid, n=self.first[pid]).fields()))
         return out
 
-    def _query(self, seat: int, q: LawQuery) -> list[tuple[str, dict[bytes, bytes]]]:
-        if seat in self.dead:
+    def _query(self, priest: int, q: LawQuery) -> list[tuple[str, dict[bytes, bytes]]]:
+        if priest in self.dead:
             return []
-        self.queries.append((seat, q))
-        known = max(0, len(self.law) - self.lag.get(seat, 0))
+        self.queries.append((priest, q))
+        known = max(0, len(self.law) - self.lag.get(priest, 0))
         upto = max(q.start, min(q.stop, known, q.start + self.chunk))
         entries = tuple((n, self.law[n]) for n in range(q.start, upto)
                         if self.law[n].petition and not self.law[n].petition.startswith(INTERNAL)
                         and self.first[self.law[n].petition] == n)
-        answer = LawAnswer(q.req, seat, known, upto, entries)
+        answer = LawAnswer(q.req, priest, known, upto, entries)
         return [(self.keys.replies(q.reply), answer.fields())]
 
     def passed(self) -> list[tuple[int, bytes]]:
@@ -220,7 +229,7 @@ def test_str_is_utf8_and_bytes_are_passed_as_they_are(president: PresidentDouble
 
 def test_receipts_from_a_majority_answer_without_the_presidents_reply(
         president: PresidentDouble, client: Client) -> None:
-    president.receipts, president.reply = 2, False        # 2 of 3 seats
+    president.receipts, president.reply = 2, False        # 2 of 3 members
     president.start()
     assert client.petition(b"a") == 0
     assert client.petition(b"b") == 1
@@ -259,7 +268,7 @@ def test_a_lost_petition_is_sent_again_and_passes(president: PresidentDouble,
 def test_timeout_names_the_pid_and_the_timeout(president: PresidentDouble,
                                                client: Client) -> None:
     president.silent = True
-    president.dead = {0, 1, 2}                         # and no heartbeats at all
+    president.dead = set(PRIESTS)                      # and no heartbeats at all
     president.start()
     started = time.monotonic()
     with pytest.raises(PetitionTimeout) as caught:
@@ -348,33 +357,33 @@ def test_twenty_threads_share_one_client(president: PresidentDouble, client: Cli
 def test_law_merges_chunked_answers_and_takes_the_furthest(president: PresidentDouble,
                                                            client: Client) -> None:
     president.chunk = 3
-    president.lag = {0: 6, 2: 2}                       # seat 1 knows the most
+    president.lag = {A: 6, C: 2}                       # B knows the most
     president.start()
     numbers = client.petition_many([f"d{i}".encode() for i in range(10)])
     client.petition(b"d0", pid=president.law[numbers[0]].petition)   # a later copy
     rounds = len(president.queries)
     law = client.law()
     assert law == president.passed() == [(n, f"d{i}".encode()) for i, n in enumerate(numbers)]
-    assert len(president.queries) - rounds >= 3 * 4    # several chunks, each to 3 seats
+    assert len(president.queries) - rounds >= 3 * 4    # several chunks, each to 3 priests
     assert client.law(numbers[3], numbers[7]) == law[3:7]
     assert client.law(numbers[9] + 1, numbers[9] + 1) == []
 
 
-def test_law_asks_only_seats_with_a_heartbeat(president: PresidentDouble,
-                                              client: Client) -> None:
-    president.dead = {2}
+def test_law_asks_only_priests_with_a_heartbeat(president: PresidentDouble,
+                                                client: Client) -> None:
+    president.dead = {C}
     president.start()
     n = client.petition(b"x")
     assert client.law() == [(n, b"x")]
-    assert client.redis.xlen(KEYS.inbox(0)) >= 1
-    assert client.redis.exists(KEYS.inbox(2)) == 0
+    assert client.redis.xlen(KEYS.inbox(A)) >= 1
+    assert client.redis.exists(KEYS.inbox(C)) == 0
 
 
 def test_a_linearizable_read_waits_for_the_sync_barrier(president: PresidentDouble,
                                                         client: Client) -> None:
     president.start()
     numbers = client.petition_many([b"a", b"b", b"c"])
-    president.lag = {0: 3, 1: 3, 2: 3}                  # nobody has learned the last three
+    president.lag = dict.fromkeys(PRIESTS, 3)           # nobody has learned the last three
     assert client.law() == [(numbers[0], b"a")]           # a stale read
     timer = threading.Timer(0.3, president.lag.clear)     # the priests catch up
     timer.start()
@@ -391,16 +400,23 @@ def test_a_linearizable_read_waits_for_the_sync_barrier(president: PresidentDoub
 
 def test_law_without_answers_says_the_parliament_is_unavailable(president: PresidentDouble,
                                                                 client: Client) -> None:
-    president.dead = {0, 1, 2}
     president.start()
+    president.dead = set(PRIESTS)                      # they beat, but never answer
     with pytest.raises(ParliamentUnavailable, match="no priest answered"):
         client.law(timeout=0.4)
 
 
-def test_law_on_an_unprovisioned_parliament_says_so(connect_to: Connect) -> None:
-    with Client(connect_to(), "nowhere") as lost:
-        with pytest.raises(ParliamentUnavailable, match="not provisioned"):
+def test_law_on_a_parliament_no_founded_priest_beats_for_says_so(connect_to: Connect) -> None:
+    redis = connect_to()
+    with Client(redis, "nowhere") as lost:
+        with pytest.raises(ParliamentUnavailable, match="knows its founding"):
             lost.law(timeout=0.5)
+        keys = Keys("nowhere")                 # a priest that beats but is not founded yet
+        for command in beat_commands(keys, Beat(0xD4, "nowhere", "unfounded"), 60_000):
+            redis.execute_command(*command)
+        with pytest.raises(ParliamentUnavailable, match="knows its founding"):
+            lost.law(timeout=0.5)
+        assert redis.exists(keys.inbox(0xD4)) == 0     # nothing was asked of it
 
 
 # ------------------------------------------------------------------ rq jobs
@@ -441,7 +457,7 @@ def test_jobs_read_parliament_and_url_from_the_environment(
         @classmethod
         def from_url(cls, url: str, parliament: str = "default", **kw: Any) -> Client:
             seen.append((url, parliament))
-            return Client(fakeredis.FakeRedis(), parliament, seats=1)
+            return Client(fakeredis.FakeRedis(), parliament)
 
     monkeypatch.setattr(jobs, "Client", Recorder)
     monkeypatch.delenv("REDIS_URL", raising=False)

@@ -28,7 +28,8 @@ from paxos_redis import settings as settings_module
 from paxos_redis.client import Client
 from paxos_redis.keys import Keys
 from paxos_redis.ledger import law_lines, replay
-from paxos_redis.protocol.records import Seat
+from paxos_redis.protocol.records import Identity, Promise, Votes
+from paxos_redis.roster import read_roster
 
 pytestmark = pytest.mark.redis
 
@@ -88,7 +89,8 @@ def test_services_env_volume_and_scale(compose: dict[str, Any]) -> None:
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     for name in PAXOS_SERVICES:
         service, env = services[name], environment(services[name])
-        assert {"REDIS_URL", "PAXOS_PARLIAMENT", "PAXOS_PRIESTS"} <= set(env), name
+        assert {"REDIS_URL", "PAXOS_PARLIAMENT"} <= set(env), name
+        assert ("PAXOS_PRIESTS" in env) == (name == "god"), "only the god counts voters"
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         assert env["PAXOS_PARLIAMENT"] == "composed", "PAXOS_PARLIAMENT comes from the shell"
         assert set(env) <= SETTINGS_ENV | {"PAXOS_QUEUE"}, name
@@ -100,7 +102,7 @@ def test_services_env_volume_and_scale(compose: dict[str, Any]) -> None:
     assert priest["command"] == ["paxos-redis", "priest"]
     assert priest["volumes"] == ["ledgers:/ledgers"] and "ledgers" in compose["volumes"]
     assert environment(priest)["PAXOS_LEDGER_DIR"] == "/ledgers"
-    assert priest["deploy"]["replicas"] == 5 == int(environment(priest)["PAXOS_PRIESTS"])
+    assert priest["deploy"]["replicas"] == 5 == int(environment(services["god"])["PAXOS_PRIESTS"])
     assert "--scale priest=5" in COMPOSE.read_text()
     assert services["petitions"]["command"] == ["python", "workers/petitions.py"]
     dockerfile = (REPO / "Dockerfile").read_text()
@@ -210,25 +212,33 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
 
 def test_the_compose_services_run_as_written(services: Services, redis_server: RedisServer,
                                              compose: dict[str, Any]) -> None:
+    """God, five priest replicas on one volume, the rq worker: the god founds the parliament
+    with the five, each a priest of its own ledger; a sixth replica (``--scale priest=6``)
+    listens; citizens and an rq job pass decrees; every ledger holds one law."""
     from rq import Queue
 
     keys = Keys(SHELL["PAXOS_PARLIAMENT"])
-    seats = int(environment(compose["services"]["god"])["PAXOS_PRIESTS"])
+    voters = int(environment(compose["services"]["god"])["PAXOS_PRIESTS"])
+    replicas = compose["services"]["priest"]["deploy"]["replicas"]
     redis = redis_server.client()
     services.start("god")
-    priests = {services.start("priest").pid for _ in range(compose["services"]["priest"]
-                                                           ["deploy"]["replicas"])}
+    priests = {services.start("priest").pid for _ in range(replicas)}
     services.start("petitions")
 
-    def seated() -> dict[int, int] | None:
-        beats = {seat: redis.hgetall(keys.heartbeat(seat)) for seat in range(seats)}
-        pids = {seat: int(b[b"pid"]) for seat, b in beats.items() if b}
-        president = any(b.get(b"president") == b"1" for b in beats.values())
-        return pids if president and set(pids.values()) == priests else None
+    def founded() -> dict[int, int] | None:
+        beats = read_roster(redis, keys)
+        pids = {priest: beat.pid for priest, beat in beats.items()}
+        ready = any(b.president for b in beats.values()) and all(
+            b.role == "voter" for b in beats.values())
+        return pids if ready and set(pids.values()) == priests else None
 
-    pids = wait_for(seated, 30, "5 seats taken by the 5 priest processes and a president",
-                    services.tails)
-    assert sorted(pids) == list(range(5)) and len(set(pids.values())) == 5
+    pids = wait_for(founded, 30, "the god to found the parliament with the 5 priest processes "
+                    "and a president", services.tails)
+    assert len(pids) == voters == 5
+    sixth = services.start("priest")                 # docker compose up --scale priest=6
+    wait_for(lambda: any(b.pid == sixth.pid and b.role == "listener"
+                         for b in read_roster(redis, keys).values()), 20,
+             "the sixth replica to listen", services.tails)
 
     with Client.from_url(redis_server.url, parliament=keys.parliament) as client:
         told = dict(zip([f"citizen {i}" for i in range(20)],
@@ -247,14 +257,18 @@ def test_the_compose_services_run_as_written(services: Services, redis_server: R
         assert check.returncode == 0, f"{name}: {check.stdout}{check.stderr}"
 
     top = max(told.values())
-    wait_for(lambda: all(int(redis.hget(keys.heartbeat(s), "known") or 0) > top
-                         for s in range(seats)), 20, "every priest to learn the law",
-             services.tails)
-    assert services.stop("priest") == [0] * 5
+    wait_for(lambda: len(beats := read_roster(redis, keys)) == 6 and all(
+        b.known > top for b in beats.values()), 20, "every priest to learn the law",
+        services.tails)
+    assert services.stop("priest") == [0] * 6
     ledgers = sorted(services.ledgers.glob("*.ledger"))
-    assert len(ledgers) == 5
-    records = [replay(path, path.read_bytes())[0] for path in ledgers]
-    assert sorted(r[0].priest for r in records if isinstance(r[0], Seat)) == list(range(5))
-    laws = [law_lines(r) for r in records]
+    assert len(ledgers) == 6, "one volume, a ledger for each replica"
+    records = {path: replay(path, path.read_bytes())[0] for path in ledgers}
+    identities = {r[0].priest: path for path, r in records.items() if isinstance(r[0], Identity)}
+    assert len(identities) == 6 and set(pids) < set(identities)
+    listener = (set(identities) - set(pids)).pop()
+    assert not [r for r in records[identities[listener]] if isinstance(r, (Promise, Votes))], \
+        "the sixth replica voted"
+    laws = [law_lines(r) for r in records.values()]
     assert all(law == laws[0] for law in laws), "the priests' laws differ"
     assert sorted(laws[0]) == sorted(f"{n},{body}" for body, n in told.items())

@@ -7,14 +7,19 @@ import dataclasses
 import pytest
 from redis.crc import key_slot
 
-from paxos_redis.keys import PRESIDENT_GROUP, PRIEST_GROUP, Keys
+from paxos_redis.keys import PRIEST_GROUP, Keys
+from paxos_redis.protocol import name, parse_name
+
+#: two priests' identities (random 48-bit numbers in a running parliament)
+P, Q = 0x0A11_0000_0001, 0xFFFF_FFFF_FFFF
 
 
 def all_keys(keys: Keys) -> list[str]:
     return [
-        keys.inbox(0), keys.inbox(7), keys.petitions(), keys.replies("citizen-42"), keys.law(),
-        keys.deadletter(), keys.stats(), keys.heartbeat(0), keys.heartbeat(7), keys.config(),
-        keys.president(), keys.seat_claim(0), keys.seat_claim(7),
+        keys.inbox(P), keys.inbox(Q), keys.petitions(), keys.replies("citizen-42"),
+        keys.deadletter(), keys.stats(), keys.heartbeat(P), keys.heartbeat(Q), keys.config(),
+        keys.president(), keys.claim(P), keys.claim(Q), keys.roster(), keys.stamps(),
+        keys.election(),
     ]
 
 
@@ -42,10 +47,17 @@ def test_two_parliaments_share_no_key() -> None:
 
 def test_examples_are_readable() -> None:
     keys = Keys("paxos.island-1_a")
-    assert keys.inbox(3) == "paxos:{paxos.island-1_a}:inbox:3"
+    assert keys.inbox(3) == "paxos:{paxos.island-1_a}:inbox:000000000003"
     assert keys.replies("c1") == "paxos:{paxos.island-1_a}:replies:c1"
-    assert keys.seat_claim(2) == "paxos:{paxos.island-1_a}:seat:2:claim"
+    assert keys.claim(P) == "paxos:{paxos.island-1_a}:claim:0a1100000001"
+    assert keys.heartbeat(Q) == "paxos:{paxos.island-1_a}:heartbeat:ffffffffffff"
+    assert keys.roster() == "paxos:{paxos.island-1_a}:roster"
     assert keys.pattern() == "paxos:{paxos.island-1_a}:*"
+
+
+def test_a_priest_is_named_by_twelve_hex_digits_that_read_back() -> None:
+    assert name(P) == "0a1100000001" and parse_name(name(P)) == P
+    assert Keys("senate").inbox(P).rsplit(":", 1)[1] == name(P)
 
 
 @pytest.mark.parametrize(
@@ -60,12 +72,12 @@ def test_longest_valid_name_is_accepted() -> None:
     assert Keys("a" * 64).parliament == "a" * 64
 
 
-@pytest.mark.parametrize("seat", [-1, 1.0, "1", True, None])
-def test_invalid_seats_are_refused(seat: object) -> None:
+@pytest.mark.parametrize("priest", [0, -1, 1 << 48, 1.0, "1", True, None])
+def test_invalid_identities_are_refused(priest: object) -> None:
     keys = Keys("senate")
-    for build in (keys.inbox, keys.heartbeat, keys.seat_claim):
-        with pytest.raises(ValueError, match="invalid seat"):
-            build(seat)  # type: ignore[arg-type]
+    for build in (keys.inbox, keys.heartbeat, keys.claim):
+        with pytest.raises(ValueError, match="invalid priest identity"):
+            build(priest)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("citizen", ["", "a b", "x" * 129, "{x}", None])
@@ -82,5 +94,4 @@ def test_keys_is_frozen_and_hashable() -> None:
 
 
 def test_group_names() -> None:
-    assert (PRIEST_GROUP, PRESIDENT_GROUP) == ("priests", "president")
-    assert Keys.PRIEST_GROUP == PRIEST_GROUP and Keys.PRESIDENT_GROUP == PRESIDENT_GROUP
+    assert PRIEST_GROUP == "priests" and Keys.PRIEST_GROUP == PRIEST_GROUP

@@ -119,11 +119,13 @@ def test_forged_and_malformed_entries_are_dead_lettered(tmp_path: Path) -> None:
         c = Client(fakeredis.FakeRedis(server=server), p.settings.parliament)
         c.petition(b"real")
         keys = p.settings.keys
-        forged = {b"role": b"priest", b"code": b"2", b"from": b"1", b"ballot": b"99.1",
-                  b"known": b"0", b"numbers": b"\x00" * 8, b"parl": b"inproc"}
-        r.xadd(keys.inbox(0), forged)
-        r.xadd(keys.inbox(0), {b"role": b"president", b"code": b"9"})
-        r.xadd(keys.inbox(0), {b"garbage": b"\xff"})
+        member, other = list(p.workers)[:2]
+        forged = {b"role": b"priest", b"code": b"2", b"from": str(other).encode(),
+                  b"ballot": f"99.{other}".encode(), b"known": b"0", b"numbers": b"\x00" * 8,
+                  b"parl": b"inproc"}
+        r.xadd(keys.inbox(member), forged)
+        r.xadd(keys.inbox(member), {b"role": b"president", b"code": b"9"})
+        r.xadd(keys.inbox(member), {b"garbage": b"\xff"})
         wait_until(lambda: r.xlen(keys.deadletter()) >= 3)
         reasons = [f[b"reason"] for _, f in r.xrange(keys.deadletter())]
         assert any(b"authentication failed" in reason for reason in reasons)
@@ -132,26 +134,64 @@ def test_forged_and_malformed_entries_are_dead_lettered(tmp_path: Path) -> None:
         p.close()
 
 
-def test_god_with_a_contradicting_seat_count_stops(parliament: InProcessParliament) -> None:
-    from paxos_redis.god import God, MembershipConflict
+def test_a_god_never_founds_a_founded_parliament_again(parliament: InProcessParliament) -> None:
+    """The founding is written once (HSETNX); another god, or one that finds Redis without
+    it (a Redis restarted empty), leaves the ledgers' founding alone: the priests keep
+    their genesis and their law, and the god writes back the genesis the priests beat."""
+    from paxos_redis.god import God
+    from paxos_redis.roster import read_roster
 
-    client(parliament).petition(b"seated")
-    wrong = parliament.settings.with_(priests=3)
-    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
-        God(wrong, fakeredis.FakeRedis(server=parliament.server)).provision()
-    empty = fakeredis.FakeRedis(server=fakeredis.FakeServer())   # no priests: Redis's word
-    God(parliament.settings, empty).provision()
-    with pytest.raises(MembershipConflict, match="provisioned with 5 seats"):
-        God(wrong, empty).provision()
-    # Redis forgot the provisioning: the ledgers (through the priests' heartbeats) still decide
+    c = client(parliament)
+    before = c.petition(b"founded")
     redis = fakeredis.FakeRedis(server=parliament.server)
+    keys = parliament.settings.keys
+    founding = parliament.god.founding()
+    assert founding is not None and set(founding.members) == set(parliament.workers)
+    genesis = {w.priest.law.members.genesis for w in parliament.workers.values()}
+    assert genesis == {founding.genesis}
+    other = God(parliament.settings, redis)                  # a second god: the same founding
+    assert other.found(read_roster(redis, keys)) == founding
     parliament.god.stop()
-    redis.delete(parliament.settings.keys.config())
-    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
-        God(wrong, redis).watch_once()
-    with pytest.raises(MembershipConflict, match="ledger says the parliament has 5 seats"):
-        God(wrong, redis).provision()
-    assert not redis.exists(parliament.settings.keys.config()), "the wrong count was written"
+    parliament.god_thread.join(5)
+    redis.delete(keys.config())                              # Redis forgot the founding
+    god = God(parliament.settings, redis, found_after_s=0)
+    for _ in range(3):
+        god.watch_once()
+    assert redis.hget(keys.config(), "founding") is None, "a second founding was written"
+    assert redis.hget(keys.config(), "genesis") == founding.genesis.encode()
+    assert {w.priest.law.members.genesis for w in parliament.workers.values()} == genesis
+    assert c.petition(b"still one parliament", timeout=20) > before
+    empty = fakeredis.FakeRedis(server=fakeredis.FakeServer())   # no priests: nothing to found
+    God(parliament.settings, empty, found_after_s=0).watch_once()
+    assert not empty.exists(keys.config())
+
+
+def test_a_new_priest_listens_and_a_god_wanting_more_voters_admits_it(tmp_path: Path) -> None:
+    """Three founders; a fourth priest starts as a listener and learns the law; a god
+    whose target is four asks the president to admit it, and once the change takes
+    effect (alpha decrees on) it votes."""
+    server = fakeredis.FakeServer()
+    p = InProcessParliament(lambda: fakeredis.FakeRedis(server=server), tmp_path, priests=3,
+                            alpha=64, change_every_s=0.2).start()
+    p.server = server
+    try:
+        c = client(p)
+        n = c.petition(b"before the newcomer")
+        newcomer = p.start_priest()
+        wait_until(lambda: newcomer.priest.law.known > n)
+        assert newcomer.priest.role == "listener"
+        assert newcomer.priest.id not in p.god.founding().members
+        p.god.target = 4
+        wait_until(lambda: newcomer.priest.role == "voter", timeout=20)
+        president = p.workers[p.president()]
+        wait_until(lambda: president.priest.law.members.at(president.priest.law.known,
+                                                          president.priest.law.known)
+                   == frozenset(p.workers), timeout=20)
+        assert c.petition(b"four vote", timeout=20) > n
+        law = c.law(linearizable=True)
+        assert [body for _, body in law] == [b"before the newcomer", b"four vote"]
+    finally:
+        p.close()
 
 
 def test_oversized_petition_is_refused_with_a_reason(tmp_path: Path) -> None:
@@ -189,13 +229,15 @@ def test_priest_away_longer_than_the_law_window_catches_up(tmp_path: Path) -> No
         p.stop_priest(away)
         numbers = c.petition_many([f"d{i}" for i in range(600)], timeout=60)
         top = max(numbers)
-        president = p.workers[p.president()]
+        chosen = p.president()
+        assert chosen is not None
+        president = p.workers[chosen]
         wait_until(lambda: president.priest.law.floor > first + 100)  # archived, not in memory
         worker = p.start_priest(away)
         wait_until(lambda: worker.priest.law.known > top, timeout=30)
         # laws() reads live workers from this thread; a compaction in between can cut a read
         # short, so compare until two consistent reads agree (or time out and fail)
-        wait_until(lambda: (got := p.laws())[away][: top + 1] == got[president.seat][: top + 1])
+        wait_until(lambda: (got := p.laws())[away][: top + 1] == got[chosen][: top + 1])
         laws = p.laws()
         wait_until(lambda: worker.ledger.archive.end > top - 40    # it compacts as it learns
                    and worker.priest.law.floor > top - 100)
@@ -208,6 +250,6 @@ def test_priest_away_longer_than_the_law_window_catches_up(tmp_path: Path) -> No
         again = p.start_priest(away)
         assert again.priest.law.known > top
         assert [(e.n, e.decree) for e in again.priest.law.read(0, top + 1)] == \
-            laws[president.seat][: top + 1]
+            laws[chosen][: top + 1]
     finally:
         p.close()

@@ -65,7 +65,7 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_a_parliament_passes_decrees_over_tls(tls_server: RedisServer, tmp_path: Path) -> None:
     url = tls_server.url + "&ssl_cert_reqs=required"
     assert url.startswith("rediss://") and "ssl_ca_certs=" in url
-    chamber = Parliament(url, tmp_path / "p", seats=3, name=NAME)
+    chamber = Parliament(url, tmp_path / "p", priests=3, name=NAME)
     try:
         chamber.start()
         with Client.from_url(url, parliament=NAME) as citizen:
@@ -79,6 +79,7 @@ def test_a_parliament_passes_decrees_over_tls(tls_server: RedisServer, tmp_path:
         assert [law[n] for n in numbers] == [f"tls-{k}".encode() for k in range(5)] + [b"tls-async"]
         status = cli("status", "--redis", url, "--parliament", NAME)
         assert status.returncode == 0 and status.stdout.count(" yes ") >= 3, status
+        assert "3 voters (3 alive)" in status.stdout, status.stdout
         codes = chamber.stop_all()
         assert all(code == 0 for code in codes.values()), (codes, chamber.explain())
     finally:

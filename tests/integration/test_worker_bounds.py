@@ -12,10 +12,20 @@ import pytest
 
 import paxos_redis.worker as worker_module
 from paxos_redis.citizens import PetitionEntry, petition_fields
+from paxos_redis.ledger import FileLedger
 from paxos_redis.protocol import Decree, Effects, Enacted
-from paxos_redis.seats import claim
+from paxos_redis.protocol.records import Identity
 from paxos_redis.settings import Settings
 from paxos_redis.worker import WAITING_TTL_S, Worker
+
+PRIEST = 0xB0D
+
+
+def new_worker(settings: Settings, redis: Any) -> Worker:
+    """A worker for a new priest (its ledger made here), not founded: petitions still wait."""
+    ledger = FileLedger.open(settings.ledger_path(PRIEST),
+                             create=Identity(settings.parliament, PRIEST))
+    return Worker(settings, redis, ledger)
 
 
 def read(worker: Worker, *pids: str) -> list[Any]:
@@ -29,8 +39,8 @@ def read(worker: Worker, *pids: str) -> list[Any]:
 
 def test_waiting_petitions_expire_and_are_capped(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(ledger_dir=tmp_path, priests=3, parliament="bounds", seat=0)
-    worker = Worker(settings, fakeredis.FakeRedis(), claim(settings, 3))
+    settings = Settings(ledger_dir=tmp_path, parliament="bounds")
+    worker = new_worker(settings, fakeredis.FakeRedis())
     try:
         assert read(worker, "a", "b", "c", "d", "e") == []
         assert list(worker.waiting) == ["a", "b", "c", "d", "e"]
@@ -48,10 +58,9 @@ def test_waiting_petitions_expire_and_are_capped(tmp_path: Path,
 
 
 def test_a_pack_of_petitions_is_acked_once_none_of_them_waits(tmp_path: Path) -> None:
-    settings = Settings(ledger_dir=tmp_path, priests=3, parliament="bounds", seat=0,
-                        max_decree_bytes=8)
+    settings = Settings(ledger_dir=tmp_path, parliament="bounds", max_decree_bytes=8)
     redis = fakeredis.FakeRedis()
-    worker = Worker(settings, redis, claim(settings, 3))
+    worker = new_worker(settings, redis)
     try:
         big = Decree("big", b"x" * 9)
         [pack] = petition_fields([Decree("a", b"1"), big, Decree("b", b"2")], "citizen")

@@ -15,12 +15,12 @@ from typing import Any
 
 import fakeredis
 
-from paxos_redis.citizens import START_BALLOT, PetitionEntry, parse_replies
-from paxos_redis.ledger import replay
+from paxos_redis.citizens import START_BALLOT, PetitionEntry, found_fields, parse_replies
+from paxos_redis.ledger import FileLedger, replay
 from paxos_redis.protocol import Ballot, Decree
+from paxos_redis.protocol.membership import Founding
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
-from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
-from paxos_redis.seats import claim
+from paxos_redis.protocol.records import Identity, Passed, Promise, Tried, Votes
 from paxos_redis.settings import Settings
 from paxos_redis.wire import Wire
 from paxos_redis.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
@@ -28,17 +28,31 @@ from paxos_redis.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
 PARLIAMENT = "commit"
 WIRE = Wire(PARLIAMENT)
 A = Decree("pid-a", b"a")
+#: the priests' identities; a parliament of N members is founded with the first N
+P0, P1, P2 = PRIESTS = (0xA0, 0xA1, 0xA2)
+#: what a founded priest's ledger holds before the test begins: its identity, decree 0
+FOUNDED = [Identity, Passed]
 
 
 @contextmanager
-def worker(tmp_path: Path, seats: int, seat: int,
+def worker(tmp_path: Path, members: int, index: int,
            **rules: Any) -> Iterator[tuple[Worker, Any, list[Any]]]:
-    """A started worker for ``seat``, its Redis, and the log of ("write", records) / "send"."""
-    settings = Settings(ledger_dir=tmp_path, priests=seats, parliament=PARLIAMENT, seat=seat)
+    """A started worker for priest ``PRIESTS[index]`` of a parliament founded with the first
+    ``members`` priests (decree 0 durable: the citizens' decrees start at 1), its Redis, and
+    the log of ("write", records) / "send"."""
+    settings = Settings(ledger_dir=tmp_path, parliament=PARLIAMENT)
     settings = settings.with_(rules=dataclasses.replace(settings.rules, **rules))
+    priest = PRIESTS[index]
     redis = fakeredis.FakeRedis()
-    w = Worker(settings, redis, claim(settings, seats))
+    ledger = FileLedger.open(settings.ledger_path(priest), create=Identity(PARLIAMENT, priest))
+    w = Worker(settings, redis, ledger)
     w.start()
+    founding = Founding("g1", 4096, PRIESTS[:members])
+    redis.xadd(w.keys.inbox(priest), WIRE.seal_fields(found_fields(founding)))   # god's word
+    w.step()
+    w._sync()
+    w.messenger.conduit.push()
+    assert w.priest.role == "voter" and w.priest.law.known == 1 and durable(w) == FOUNDED
     log: list[Any] = []
     write, flush = w.ledger.write, w.messenger.flush
 
@@ -79,53 +93,57 @@ def durable(w: Worker) -> list[type]:
     return [type(r) for r in replay(path, path.read_bytes(), archived=False)[0]]
 
 
-def sent_to(redis: Any, w: Worker, seat: int) -> list[Any]:
-    return [WIRE.open(fields) for _, fields in redis.xrange(w.keys.inbox(seat))]
+def sent_to(redis: Any, w: Worker, priest: int) -> list[Any]:
+    return [WIRE.open(fields) for _, fields in redis.xrange(w.keys.inbox(priest))
+            if fields.get(b"role") != b"god"]
 
 
 def test_a_vote_is_durable_before_it_is_sent(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
-        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, Ballot(1, 0), 0, ((0, A),))))
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(BeginBallot(P0, Ballot(1, P0), 1, ((1, A),))))
         w.step()
         assert log == [("write", [Votes]), "send"]
-        assert [type(m) for m in sent_to(redis, w, 0)] == [Voted]
+        assert [type(m) for m in sent_to(redis, w, P0)] == [Voted]
 
 
 def test_a_note_of_decrees_passed_does_not_hold_up_the_messages(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
-        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(SuccessfulBallot(P0, Ballot(1, P0), 2,
+                                                                ((1, A),))))
         w.next_heartbeat = float("inf")
         w.step()
         assert log == ["send"]                          # acked at once, no fsync
-        assert w.priest.law.known == 1
-        assert redis.xpending(w.keys.inbox(1), "priests")["pending"] == 0
-        assert durable(w) == [Seat]                     # the note waits for the next fsync
-        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, Ballot(1, 0), 1,
-                                                          ((1, Decree("pid-b", b"b")),))))
+        assert w.priest.law.known == 2
+        assert redis.xpending(w.keys.inbox(P1), "priests")["pending"] == 0
+        assert durable(w) == FOUNDED                    # the note waits for the next fsync
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(BeginBallot(P0, Ballot(1, P0), 2,
+                                                           ((2, Decree("pid-b", b"b")),))))
         w.step()
-        assert durable(w) == [Seat, Passed, Votes]      # it rode on the vote's
+        assert durable(w) == [*FOUNDED, Passed, Votes]  # it rode on the vote's
 
 
 def test_notes_are_durable_by_the_next_heartbeat_and_at_a_clean_stop(tmp_path: Path) -> None:
+    passed = SuccessfulBallot(P0, Ballot(1, P0), 2, ((1, A),))
     with worker(tmp_path, 3, 1) as (w, redis, log):
-        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(passed))
         w.next_heartbeat = float("inf")
         w.step()
-        assert durable(w) == [Seat]
+        assert durable(w) == FOUNDED
         w.next_heartbeat = 0.0
         w.step()
-        assert durable(w) == [Seat, Passed]
+        assert durable(w) == [*FOUNDED, Passed]
     with worker(tmp_path / "stop", 3, 1) as (w, redis, log):
-        redis.xadd(w.keys.inbox(1), WIRE.seal(SuccessfulBallot(0, Ballot(1, 0), 1, ((0, A),))))
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(passed))
         w.next_heartbeat = float("inf")
         w.step()
         path = w.ledger.path
-    assert [type(r) for r in replay(path, path.read_bytes(), archived=False)[0]] == [Seat, Passed]
+    assert [type(r) for r in replay(path, path.read_bytes(), archived=False)[0]] == \
+        [*FOUNDED, Passed]
 
 
 def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: Path) -> None:
     with worker(tmp_path, 1, 0) as (w, redis, log):
-        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        redis.xadd(w.keys.inbox(P0), WIRE.seal_fields(START_BALLOT))
         w.step()
         assert w.priest.is_president
         log.clear()
@@ -135,18 +153,25 @@ def test_a_lone_priest_writes_its_vote_before_it_answers_the_citizen(tmp_path: P
         replies = redis.xrange(w.keys.replies("citizen-1"))
         answers = sorted((type(r).__name__, r.n) for _, fields in replies
                          for r in parse_replies(fields))
-        assert answers == [("Receipt", 0), ("Reply", 0)]      # its reply, and its vote's receipt
+        assert answers == [("Receipt", 1), ("Reply", 1)]      # its reply, and its vote's receipt
+
+
+def start_presiding(w: Worker, redis: Any) -> Ballot:
+    """Priest P0 of three starts a ballot and P1 promises it: P0 presides; its ballot."""
+    redis.xadd(w.keys.inbox(P0), WIRE.seal_fields(START_BALLOT))
+    w.step()
+    [next_ballot] = [m for m in sent_to(redis, w, P1) if isinstance(m, NextBallot)]
+    redis.xadd(w.keys.inbox(P0), WIRE.seal(LastVote(P1, next_ballot.ballot, 1,
+                                                    next_ballot.from_n, (), ())))
+    w.step()
+    assert w.priest.is_president
+    return next_ballot.ballot
 
 
 def test_a_president_with_a_backlog_leaves_petitions_in_redis_until_its_window_has_room(
         tmp_path: Path) -> None:
     with worker(tmp_path, 3, 0, window_bytes=1000) as (w, redis, log):
-        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
-        w.step()
-        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
-        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, next_ballot.ballot, 0, 0, (), ())))
-        w.step()
-        assert w.priest.is_president
+        ballot = start_presiding(w, redis)
 
         def petition(name: str) -> None:
             decree = Decree(name, name.encode().ljust(600, b"."))
@@ -160,9 +185,9 @@ def test_a_president_with_a_backlog_leaves_petitions_in_redis_until_its_window_h
         petition("pid-late")
         w.step()
         assert redis.xpending(w.keys.petitions(), "priests")["pending"] == 4   # not read
-        redis.xadd(w.keys.inbox(0), WIRE.seal(Voted(1, next_ballot.ballot, 0, (0, 1))))
+        redis.xadd(w.keys.inbox(P0), WIRE.seal(Voted(P1, ballot, 1, (1, 2))))
         w.step()                       # 2 passed: the queue goes into the window
-        assert w.priest.law.known == 2 and not president.backlog
+        assert w.priest.law.known == 3 and not president.backlog
         w.step()
         assert "pid-late" in president.in_flight_ids
 
@@ -186,7 +211,7 @@ def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
     since gets it again a minute on, written again or not; a new connection (Redis may
     have restarted empty, and XADD recreated the stream) sets it again at once."""
     with worker(tmp_path, 1, 0) as (w, redis, log):
-        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        redis.xadd(w.keys.inbox(P0), WIRE.seal_fields(START_BALLOT))
         w.step()
         stream = w.keys.replies("citizen-1")
 
@@ -213,56 +238,52 @@ def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
 
 def test_a_voter_sends_the_citizen_its_receipt_once_its_vote_is_durable(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
-        ballot = Ballot(1, 0)
-        redis.xadd(w.keys.inbox(1), WIRE.seal(BeginBallot(0, ballot, 0, ((0, A),), (0, "c-7"))))
+        ballot = Ballot(1, P0)
+        redis.xadd(w.keys.inbox(P1), WIRE.seal(BeginBallot(P0, ballot, 1, ((1, A),),
+                                                           (1, "c-7", 3))))
         w.step()
         assert log == [("write", [Votes]), "send"]
         [(_, fields)] = redis.xrange(w.keys.replies("c-7"))
         [receipt] = parse_replies(fields)
-        assert (receipt.seat, receipt.seats, receipt.ballot, receipt.n, receipt.petition) == \
-            (1, 3, ballot, 0, "pid-a")
-
+        assert (receipt.priest, receipt.of, receipt.ballot, receipt.n, receipt.petition) == \
+            (P1, 3, ballot, 1, "pid-a")
 
 
 def test_a_president_sends_its_begin_ballot_while_its_own_vote_is_written(
         tmp_path: Path) -> None:
     with worker(tmp_path, 3, 0) as (w, redis, log):
-        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
+        redis.xadd(w.keys.inbox(P0), WIRE.seal_fields(START_BALLOT))
         w.step()
         assert log == [("write", [Tried, Promise]), "send"]    # tried before next ballot
-        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
-        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, next_ballot.ballot, 0, 0, (), ())))
+        [next_ballot] = [m for m in sent_to(redis, w, P1) if isinstance(m, NextBallot)]
+        redis.xadd(w.keys.inbox(P0), WIRE.seal(LastVote(P1, next_ballot.ballot, 1,
+                                                        next_ballot.from_n, (), ())))
         w.step()
         assert w.priest.is_president
         log.clear()
         redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
         w.step()
         assert log == ["send", ("write", [Votes]), "send"]    # then its own vote's receipt
-        assert [type(m) for m in sent_to(redis, w, 1)][-1] is BeginBallot
+        assert [type(m) for m in sent_to(redis, w, P1)][-1] is BeginBallot
         [(_, fields)] = redis.xrange(w.keys.replies("citizen-1"))
-        assert [(r.seat, r.n) for r in parse_replies(fields)] == [(0, 0)]
+        assert [(r.priest, r.n) for r in parse_replies(fields)] == [(P0, 1)]
 
 
 def test_a_vouched_petition_is_answered_by_receipts_not_by_the_president(
         tmp_path: Path) -> None:
     with worker(tmp_path, 3, 0) as (w, redis, log):
-        redis.xadd(w.keys.inbox(0), WIRE.seal_fields(START_BALLOT))
-        w.step()
-        [next_ballot] = [m for m in sent_to(redis, w, 1) if isinstance(m, NextBallot)]
-        ballot = next_ballot.ballot
-        redis.xadd(w.keys.inbox(0), WIRE.seal(LastVote(1, ballot, 0, 0, (), ())))
-        w.step()
+        ballot = start_presiding(w, redis)
         redis.xadd(w.keys.petitions(), PetitionEntry(A, "citizen-1").fields())
         w.step()
-        [begin] = [m for m in sent_to(redis, w, 1) if isinstance(m, BeginBallot)]
-        assert begin.receipt == (0, "citizen-1")
-        redis.xadd(w.keys.inbox(0), WIRE.seal(Voted(1, ballot, 0, (0,))))
+        [begin] = [m for m in sent_to(redis, w, P1) if isinstance(m, BeginBallot)]
+        assert begin.receipt == (1, "citizen-1", 3)
+        redis.xadd(w.keys.inbox(P0), WIRE.seal(Voted(P1, ballot, 1, (1,))))
         w.step()
-        assert w.priest.law.known == 1 and not w.waiting       # passed, and the entry acked
+        assert w.priest.law.known == 2 and not w.waiting       # passed, and the entry acked
         assert redis.xpending(w.keys.petitions(), "priests")["pending"] == 0
         answers = [type(r).__name__ for _, fields in redis.xrange(w.keys.replies("citizen-1"))
                    for r in parse_replies(fields)]
-        assert answers == ["Receipt"]          # its own; seat 1's comes from seat 1's process
+        assert answers == ["Receipt"]          # its own; P1's comes from P1's process
 
 
 def test_a_priest_that_does_not_preside_sleeps_through_ticks_and_counts_them(

@@ -6,7 +6,7 @@ simulator against each and fail if the bug is *not* found.
 
 from __future__ import annotations
 
-from paxos_redis.protocol import Decree, NextBallot, President, Priest, Quorum, Rules, Seat
+from paxos_redis.protocol import Decree, NextBallot, President, Priest
 
 
 class ForgetfulPriest(Priest):
@@ -19,29 +19,32 @@ class ForgetfulPriest(Priest):
 class HeedlessPresident(President):
     """Ignores B3: never re-proposes the decrees the quorum reported voting for."""
 
-    def choose(self) -> dict[int, Decree]:
-        law = self.priest.law
-        start = max([law.known] + [lv.known for lv in self.promises.values()])
-        self.next_n = max(start, law.highest() + 1)
-        return {}
+    def choose(self, n: int) -> Decree | None:
+        return None
 
 
 class HeedlessPriest(Priest):
     president_class = HeedlessPresident
 
 
-class ShortQuorum(Quorum):
+class ShortQuorumPresident(President):
     """A "majority" one priest short, so two quorums need not share a priest (breaks B2)."""
 
-    def __init__(self, seats: int) -> None:
-        super().__init__(seats)
-        self.size -= 1
+    def prepared(self, n: int) -> frozenset[int] | None:
+        members = self.priest.law.members_at(n)
+        if members is None:
+            return None
+        promised = sum(1 for m in members if m in self.promises)
+        return members if promised >= len(members) // 2 else None
+
+    def fill(self) -> None:
+        super().fill()
+        for proposal in self.proposals.values():
+            proposal.need = max(1, len(proposal.members) // 2)
 
 
 class ShortQuorumPriest(Priest):
-    def __init__(self, seat: Seat, rules: Rules | None = None) -> None:
-        super().__init__(seat, rules)
-        self.quorum = ShortQuorum(seat.seats)
+    president_class = ShortQuorumPresident
 
 
 __all__ = ["ForgetfulPriest", "HeedlessPriest", "ShortQuorumPriest", "NextBallot"]

@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from changes import Changes
 from world import Faults, Node, Packet, Violation, snapshot
 
 from paxos_redis.compaction import compact, due
@@ -44,6 +45,8 @@ from paxos_redis.protocol import (
     BeginBallot,
     Decree,
     Effects,
+    Founding,
+    Identity,
     LastVote,
     Message,
     NextBallot,
@@ -53,7 +56,6 @@ from paxos_redis.protocol import (
     Receipt,
     Record,
     Rules,
-    Seat,
     Tried,
     Voted,
     VoteNo,
@@ -61,13 +63,13 @@ from paxos_redis.protocol import (
 )
 
 
-class Simulation:
+class Simulation(Changes):
     """One seeded run; ``run()`` raises :class:`Violation` with the seed on any failure."""
 
     def __init__(self, seed: int, *, priests: int = 5, steps: int = 500,
                  liveness_bound: int = 400, faults: Faults | None = None,
                  priest_class: type[Priest] = Priest, rules: Rules | None = None,
-                 check_durability: bool = True) -> None:
+                 check_durability: bool = True, alpha: int = 6) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.steps = steps
@@ -81,24 +83,31 @@ class Simulation:
                                     batch_bytes=12 if seed % 5 == 2 else 1 << 20,
                                     window_bytes=30 if seed % 5 == 3 else 8 << 20)
         self.check_durability = check_durability
-        self.nodes = [Node(i, [Seat("sim", i, priests)]) for i in range(priests)]
+        ids = self.rng.sample(range(1, 1 << 48), priests)
+        self.nodes = [Node(i, [Identity("sim", i)]) for i in ids]
+        self.node_of = {node.id: node for node in self.nodes}
+        self.founding = Founding(f"g{seed}", alpha, tuple(ids)).decree()
         for node in self.nodes:
             node.priest = priest_class.restore(node.durable, self.rules, node.archive)
         self.net: list[Packet] = []
         self.now = 0
-        self.side: dict[int, int] = {}           # seat -> partition side; empty when healed
+        self.side: dict[int, int] = {}           # priest -> partition side; empty when healed
         self.chosen: dict[int, Decree] = {}      # the one decree passed at each number
         self.petitioned: dict[str, Decree] = {}
         self.given: dict[str, int] = {}          # petition id -> decree number it was given
         self.firsts: dict[int, int] = {}         # decree number -> where its petition first passed
         self.firsts_of: dict[str, set[int]] = {}  # petition id -> every number it was given
         self.outstanding: dict[str, int] = {}    # petition id -> step it was last sent
-        self.receipts: dict[tuple[str, int, object], set[int]] = {}   # (pid, n, ballot) -> seats
+        self.receipts: dict[tuple[str, int, object], set[int]] = {}   # (pid, n, ballot) -> priests
         self.last_progress = 0
         self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
                        "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0,
                        "compactions": 0, "late_copies": 0,
                        "receipts": 0, "receipt_answers": 0}
+        self.setup_changes()
+        self.petitioned[self.founding.petition] = self.founding
+        for node in self.nodes:                  # god's founding reaches every founder
+            self.act(node, lambda p: p.found(self.founding), may_crash=False)
 
     # ------------------------------------------------------------ the world
 
@@ -120,15 +129,16 @@ class Simulation:
         if roll < self.faults.crash:              # died after the fsync, before sending
             self.crash(node)
             return
+        self.show_stamp(node)
         for dst, message in effects.messages:
             if self.check_durability:
                 self.check_sent(node, message)
-            self.send(node.seat, dst, message)
+            self.send(node.id, dst, message)
         for receipt in effects.receipts:
             self.receipt(node, receipt)
         for enacted in effects.passed:
             if self.firsts.setdefault(enacted.n, enacted.first) != enacted.first:
-                self.fail(f"priest {node.seat} applied decree {enacted.n} as first passed at "
+                self.fail(f"priest {node.id} applied decree {enacted.n} as first passed at "
                           f"{enacted.first}, another priest at {self.firsts[enacted.n]}")
             if not enacted.decree.is_olive_day:
                 self.check_given(node, enacted.decree.petition, enacted.first)
@@ -143,7 +153,7 @@ class Simulation:
             near = [f for f in firsts if abs(first - f) <= self.rules.dedup_window]
             if near:
                 self.fail(f"petition {pid} given number {near[0]}, then {first} at priest "
-                          f"{node.seat}")
+                          f"{node.id}")
             if firsts:
                 self.counts["late_copies"] += 1
             firsts.add(first)
@@ -154,17 +164,17 @@ class Simulation:
         """The citizen counts receipts (they may be lost like any message); a majority at one
         ballot answers it with ``r.n``, which must be where the law applies the petition."""
         if self.check_durability and node.voted.get((r.n, r.ballot), None) is None:
-            self.fail(f"priest {node.seat} sent a receipt for decree {r.n} at {r.ballot} "
+            self.fail(f"priest {node.id} sent a receipt for decree {r.n} at {r.ballot} "
                       "before its vote was durable")
-        if node.voted[(r.n, r.ballot)].petition != r.petition or r.seat != node.seat:
-            self.fail(f"priest {node.seat} sent a receipt for {r} but voted "
+        if node.voted[(r.n, r.ballot)].petition != r.petition or r.priest != node.id:
+            self.fail(f"priest {node.id} sent a receipt for {r} but voted "
                       f"{node.voted[(r.n, r.ballot)]!r}")
         if self.rng.random() < self.faults.loss:
             return
         self.counts["receipts"] += 1
-        seats = self.receipts.setdefault((r.petition, r.n, r.ballot), set())
-        seats.add(r.seat)
-        if len(seats) == r.seats // 2 + 1:
+        voters = self.receipts.setdefault((r.petition, r.n, r.ballot), set())
+        voters.add(r.priest)
+        if len(voters) == r.of // 2 + 1:
             self.counts["receipt_answers"] += 1
             self.check_given(node, r.petition, r.n)
 
@@ -195,7 +205,7 @@ class Simulation:
         self.counts["compactions"] += 1
         again = self.priest_class.restore(node.durable, self.rules, node.archive)
         if snapshot(again) != snapshot(priest):
-            self.fail(f"priest {node.seat} restored from its compacted ledger differs: "
+            self.fail(f"priest {node.id} restored from its compacted ledger differs: "
                       f"{snapshot(again)} != {snapshot(priest)}")
         if roll < self.faults.crash:                  # died just after compacting
             self.crash(node)
@@ -216,14 +226,14 @@ class Simulation:
             if not due:
                 return
             packet = self.net.pop(self.rng.choice(due))   # any due packet: reordering
-            node = self.nodes[packet.dst]
-            if node.priest is None or self.cut(packet.src, packet.dst):
+            node = self.node_of.get(packet.dst)
+            if node is None or node.priest is None or self.cut(packet.src, packet.dst):
                 continue
             self.counts["delivered"] += 1
             self.act(node, lambda p: p.receive(packet.message), may_crash=True)
 
     def cut(self, a: int, b: int) -> bool:
-        return bool(self.side) and self.side[a] != self.side[b]
+        return bool(self.side) and self.side.get(a, 0) != self.side.get(b, 0)
 
     def live(self) -> list[Node]:
         return [n for n in self.nodes if n.priest is not None]
@@ -235,12 +245,12 @@ class Simulation:
         for record in records:
             if isinstance(record, Promise):
                 if record.ballot < node.max_promise:
-                    self.fail(f"priest {node.seat} promised {record.ballot} "
+                    self.fail(f"priest {node.id} promised {record.ballot} "
                               f"after {node.max_promise}")
                 node.max_promise = record.ballot
             elif isinstance(record, Votes):
                 if record.ballot < node.max_promise:
-                    self.fail(f"priest {node.seat} voted at {record.ballot} "
+                    self.fail(f"priest {node.id} voted at {record.ballot} "
                               f"below its promise {node.max_promise}")
                 node.max_promise = record.ballot
                 for n, decree in record.entries:
@@ -252,17 +262,17 @@ class Simulation:
     def check_sent(self, node: Node, m: Message) -> None:
         """Persist, then send: the record a message depends on must already be durable."""
         if isinstance(m, LastVote) and node.max_promise < m.ballot:
-            self.fail(f"priest {node.seat} sent last vote {m.ballot} with durable promise "
+            self.fail(f"priest {node.id} sent last vote {m.ballot} with durable promise "
                       f"{node.max_promise}")
         elif isinstance(m, VoteNo) and node.max_promise < m.promise:
-            self.fail(f"priest {node.seat} cited promise {m.promise}, durable {node.max_promise}")
+            self.fail(f"priest {node.id} cited promise {m.promise}, durable {node.max_promise}")
         elif isinstance(m, Voted):
             for n in m.numbers:
                 if (n, m.ballot) not in node.voted:
-                    self.fail(f"priest {node.seat} sent voted({m.ballot}, {n}) before the vote "
+                    self.fail(f"priest {node.id} sent voted({m.ballot}, {n}) before the vote "
                               "was durable")
         elif isinstance(m, (NextBallot, BeginBallot)) and node.max_tried < m.ballot:
-            self.fail(f"priest {node.seat} led ballot {m.ballot}, durable last_tried "
+            self.fail(f"priest {node.id} led ballot {m.ballot}, durable last_tried "
                       f"{node.max_tried}")
 
     def check_learned(self, node: Node, effects: Effects) -> None:
@@ -271,11 +281,11 @@ class Simulation:
                 continue
             for n, decree in record.entries:
                 if not decree.is_olive_day and self.petitioned.get(decree.petition) != decree:
-                    self.fail(f"priest {node.seat} passed {decree!r} at {n}, never petitioned")
+                    self.fail(f"priest {node.id} passed {decree!r} at {n}, never petitioned")
                 first = self.chosen.setdefault(n, decree)
                 if first != decree:
                     self.fail(f"two decrees passed at {n}: {first!r} and {decree!r} "
-                              f"(priest {node.seat})")
+                              f"(priest {node.id})")
 
     # ------------------------------------------------------------ citizens and gods
 
@@ -306,8 +316,9 @@ class Simulation:
         if not self.outstanding or self.now - self.last_progress < patience:
             return
         live = self.live()
-        if live and not any(n.priest is not None and n.priest.is_president for n in live):
-            self.elect(self.rng.choice(live), rival=False)
+        voters = [n for n in live if n.priest is not None and n.priest.role == "voter"]
+        if voters and not any(n.priest is not None and n.priest.is_president for n in live):
+            self.elect(self.rng.choice(voters), rival=False)
             self.last_progress = self.now
 
     # ------------------------------------------------------------ the run
@@ -319,7 +330,7 @@ class Simulation:
         if rng.random() < f.rival and self.live():
             self.elect(rng.choice(self.live()), rival=True)
         if rng.random() < f.partition and not self.side:
-            self.side = {n.seat: rng.randint(0, 1) for n in self.nodes}
+            self.side = {n.id: rng.randint(0, 1) for n in self.nodes}
             self.counts["partitions"] += 1
         elif self.side and rng.random() < f.heal:
             self.side = {}
@@ -335,6 +346,9 @@ class Simulation:
         for node in self.live():
             if rng.random() < f.compact:
                 self.compact(node)
+        self.change_faults()
+        self.listen()
+        self.steward(patience=30)
         self.retry_petitions(every=12)
         self.god(patience=10)
         self.deliver_some(rng.randint(1, 10))
@@ -346,6 +360,8 @@ class Simulation:
         for node in self.nodes:
             self.act(node, lambda p: p.tick(), may_crash=False)
             self.compact(node)
+        self.listen()
+        self.steward(patience=30)
         self.retry_petitions(every=8)
         self.god(patience=6)
         self.deliver_some(len(self.net))
@@ -383,6 +399,8 @@ def run_seeds(seeds: range, *, steps: int = 500, priests: int = 5) -> dict[str, 
         totals["steps"] += sim.now
         totals["decrees"] += len(sim.chosen)
         totals["petitions"] += len(sim.given)
+        sim.counts["changes_made"] = max((n.priest.law.members.taken for n in sim.nodes
+                                          if n.priest is not None), default=0)
         for key, value in sim.counts.items():
             totals[key] = totals.get(key, 0) + value
     return totals

@@ -30,8 +30,10 @@ def test_two_thousand_seeds_five_hundred_steps_all_faults() -> None:
     assert totals["seeds"] == 2000
     assert totals["steps"] >= 2000 * 500
     # every kind of fault really happened, and work got done through them
-    for fault in ("lost", "duplicated", "crashes", "wipes", "partitions", "rivals"):
+    for fault in ("lost", "duplicated", "crashes", "wipes", "partitions", "rivals", "joins",
+                  "leaves", "replacements", "duplicates_refused", "moves", "old_copies_caught"):
         assert totals[fault] > 0, fault
+    assert totals["changes_made"] > 2000               # membership changed by decree, a lot
     assert totals["decrees"] > 2000 * 50
 
 
@@ -58,6 +60,10 @@ def test_the_law_window_and_compaction_are_exercised() -> None:
     totals = run_parallel(0, 250, steps=500, priests=5, jobs=1)
     assert totals["compactions"] > 250 * 50
     sims = [Simulation(seed).run() for seed in range(20)]
+    for sim in sims:                        # the law passed since the last compaction goes too
+        sim.faults.crash = 0
+        for node in sim.nodes:
+            sim.compact(node)
     floors = [n.priest.law.floor for sim in sims for n in sim.nodes if n.priest]
     assert min(floors) > 20 and all(len(n.priest.law.decrees) < 40
                                     for sim in sims for n in sim.nodes if n.priest)
@@ -116,3 +122,37 @@ def test_violation_prints_a_command_that_replays_it() -> None:
     # the correct core passes the seed that the broken one failed
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "0 violations" in replay.stdout
+
+
+# ---------------------------------------------------------------- membership's checks can fail
+
+def test_catches_a_priest_that_votes_from_an_old_copy_of_its_ledger() -> None:
+    class Careless(Simulation):
+        check_stamps = False
+    found = ""
+    for seed in range(2000):
+        sim = Careless(seed)
+        sim.rates = (0.03, 0.01, 0.01, 0.01, 0.05, 0.05)
+        try:
+            sim.run()
+        except Violation as exc:
+            if "liveness:" not in str(exc):
+                found = str(exc)
+                break
+    assert found and "replay" in found, found
+
+
+def test_catches_a_priest_back_under_its_identity_with_an_empty_ledger() -> None:
+    class Amnesiac(Simulation):
+        new_identity = False
+    found = ""
+    for seed in range(2000):
+        sim = Amnesiac(seed)
+        sim.rates = (0.03, 0.01, 0.05, 0.01, 0.0, 0.0)
+        try:
+            sim.run()
+        except Violation as exc:
+            if "liveness:" not in str(exc):
+                found = str(exc)
+                break
+    assert "two decrees passed" in found, found

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from paxos_redis.protocol import ZERO, Ballot, ProtocolError
 
 rounds = st.integers(min_value=0, max_value=2**64 - 2)
-priests = st.integers(min_value=-1, max_value=2**31 - 1)
+priests = st.integers(min_value=-1, max_value=2**63 - 1)
 ballots = st.builds(Ballot, rounds, priests)
+#: a priest's identity: drawn at random from [1, 2**48) when its ledger is made
+identities = st.integers(min_value=1, max_value=2**48 - 1)
 
 
 # ---------------------------------------------------------------- ordering
@@ -46,7 +48,7 @@ def test_zero_is_below_every_real_ballot() -> None:
     assert ZERO.successor(0) > ZERO
 
 
-@given(rounds, st.integers(min_value=0, max_value=2**31 - 1))
+@given(rounds, identities)
 def test_zero_is_below_any_ballot_a_priest_can_own(rnd: int, priest: int) -> None:
     assert ZERO < Ballot(rnd, priest)
 
@@ -54,14 +56,14 @@ def test_zero_is_below_any_ballot_a_priest_can_own(rnd: int, priest: int) -> Non
 # ---------------------------------------------------------------- successor (B1)
 
 
-@given(ballots, st.integers(min_value=0, max_value=2**31 - 1))
+@given(ballots, identities)
 def test_successor_is_above_and_owned_by_the_priest(b: Ballot, priest: int) -> None:
     s = b.successor(priest)
     assert s > b
     assert s.priest == priest
 
 
-@given(ballots, st.integers(min_value=0, max_value=2**31 - 1))
+@given(ballots, identities)
 def test_successor_is_the_lowest_ballot_of_that_priest_above(b: Ballot, priest: int) -> None:
     s = b.successor(priest)
     for rnd in range(max(0, b.round - 1), b.round + 2):
@@ -158,5 +160,8 @@ def test_invalid_construction_raises_protocol_error(rnd: object, priest: object)
 def test_invalid_construction_names_the_value() -> None:
     with pytest.raises(ProtocolError, match=r"round must be an int in \[0, 2\*\*64\), got -3"):
         Ballot(-3, 0)
-    with pytest.raises(ProtocolError, match=r"priest must be an int in \[-1, 2\*\*31\), got -7"):
+    with pytest.raises(ProtocolError, match=r"priest must be an int in \[-1, 2\*\*63\), got -7"):
         Ballot(0, -7)
+    with pytest.raises(ProtocolError, match=r"got 9223372036854775808"):
+        Ballot(0, 2**63)
+    assert Ballot(0, 2**63 - 1).priest == 2**63 - 1

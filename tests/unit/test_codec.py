@@ -171,9 +171,22 @@ def test_round_trip_large_batches() -> None:
 
 def test_round_trip_extreme_scalars() -> None:
     big = 2**64 - 2
-    message = VoteNo(big, Ballot(2**62 - 1, 2**31 - 1), big, Ballot(2**62, 0))
+    message = VoteNo(big, Ballot(2**62 - 1, 2**63 - 1), big, Ballot(2**62, 0))
     assert decode(encode(message)) == message
     assert decode(encode(Inquiry(0, 0, ZERO))) == Inquiry(0, 0, ZERO)
+
+
+def test_a_begin_ballot_names_its_receipt_with_the_members_it_counts_in() -> None:
+    """``receipt`` is ``(n, citizen, of)``: the citizen counts receipts out of ``of`` members."""
+    message = BeginBallot(0x1234_5678_9ABC, Ballot(3, 0x1234_5678_9ABC), 4, ((4, A),), (4, "c-1", 5))
+    fields = encode(message)
+    assert fields[b"receipt"] == b"4 c-1 5"
+    assert decode(fields) == message
+    assert b"receipt" not in encode(SAMPLES[BeginBallot])
+    for bad in (b"4 c-1", b"4 c-1 5 6", b"4 c 1 5", b"x c-1 5", b"4 c-1 x", b"4 c/1 5"):
+        with pytest.raises(MalformedMessage) as info:
+            decode({**fields, b"receipt": bad})
+        assert info.value.field == "receipt"
 
 
 def test_clerk_messages_default_to_ballot_zero() -> None:
@@ -440,7 +453,7 @@ def test_surrogate_in_role_or_code_is_malformed(name: str) -> None:
 
 def test_pack_helpers_round_trip() -> None:
     entries = ((0, A), (2**64 - 1, BINARY))
-    votes = ((5, ZERO, A), (6, Ballot(2**63, 2**31 - 1), C))
+    votes = ((5, ZERO, A), (6, Ballot(2**63, 2**63 - 1), C), (7, Ballot(1, (1 << 48) - 1), B))
     assert unpack_entries(pack_entries(entries)) == entries
     assert unpack_votes(pack_votes(votes)) == votes
     assert unpack_numbers(pack_numbers((0, 1, 2**64 - 1))) == (0, 1, 2**64 - 1)
@@ -452,8 +465,11 @@ def test_pack_helpers_round_trip() -> None:
 
 ints = st.integers(min_value=0, max_value=2**64 - 1)
 numbers = st.integers(min_value=0, max_value=2**64 - 1)
-packed_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**31 - 1))
-text_ballots = st.builds(Ballot, st.integers(0, 2**62), st.integers(-1, 2**31 - 1))
+#: a ballot's priest is an identity (random, below 2**48), ZERO's -1, or anything up to 2**63
+packed_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**63 - 1))
+text_ballots = st.builds(Ballot, st.integers(0, 2**62), st.integers(-1, 2**63 - 1))
+receipts = st.tuples(numbers, st.from_regex(r"[A-Za-z0-9_.:\-]{1,20}", fullmatch=True),
+                     st.integers(1, 64))
 
 
 def test_ballot_rounds_near_the_end_of_the_number_space_are_refused() -> None:
@@ -468,6 +484,7 @@ votes = st.lists(st.tuples(numbers, packed_ballots, decrees), max_size=6).map(tu
 messages = st.one_of(
     st.builds(NextBallot, ints, text_ballots, ints, ints),
     st.builds(BeginBallot, ints, text_ballots, ints, entries),
+    st.builds(BeginBallot, ints, text_ballots, ints, entries, receipts),
     st.builds(SuccessfulBallot, ints, text_ballots, ints, entries),
     st.builds(SuccessfulBallot, ints, text_ballots, ints, entries,
               st.lists(numbers, max_size=8).map(tuple)),
@@ -566,11 +583,11 @@ def test_large_decrees_pack_to_the_same_bytes_as_their_encodings(size: int) -> N
     packer: the same bytes as packing its encoding, and it reads back."""
     big, small = Decree("caf\u00e9", bytes(range(256)) * (size // 256)), Decree("s", b"small")
     entries = ((3, big), (4, small))
-    votes = ((3, Ballot(2, 1), big), (4, Ballot(2, 1), small))
+    votes = ((3, Ballot(2, 0x1234_5678_9ABC), big), (4, Ballot(2, 1), small))
     assert pack_entries(entries) == b"".join(
         struct.pack(">QI", n, len(d.encode())) + d.encode() for n, d in entries)
     assert pack_votes(votes) == b"".join(
-        struct.pack(">QQiI", n, b.round, b.priest, len(d.encode())) + d.encode()
+        struct.pack(">QQqI", n, b.round, b.priest, len(d.encode())) + d.encode()
         for n, b, d in votes)
     assert pack_decrees((big, small)) == b"".join(
         struct.pack(">I", len(d.encode())) + d.encode() for d in (big, small))

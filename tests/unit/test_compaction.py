@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from chamber import IDS, P0, P1, SENATE, founding
 
 import paxos_redis.ledger as ledger_module
 from paxos_redis.archive import CHUNK, MAGIC, FileArchive, MemoryArchive, archive_path
@@ -25,17 +26,17 @@ from paxos_redis.protocol import (
     BeginBallot,
     Decree,
     Enacted,
+    Identity,
     NextBallot,
     Priest,
     Rules,
-    Seat,
     SuccessfulBallot,
 )
-from paxos_redis.protocol.records import Archived
+from paxos_redis.protocol.records import Archived, Members
 
-SEAT = Seat("senate", 1, 3)
+IDENTITY = Identity(SENATE, P1)
 RULES = Rules(law_memory=50)
-B1 = Ballot(1, 0)
+B1 = Ballot(1, P0)
 STAGES = ["archive-write", "archive-fsync", "compact-write", "compact-fsync", "compact-rename",
           "compact-dirsync"]
 
@@ -44,19 +45,26 @@ def d(n: int) -> Decree:
     return Decree(f"p{n % 700}", f"decree {n}".encode())      # pids repeat: some retries
 
 
+def found(ledger: FileLedger | MemoryLedger) -> Priest:
+    """The priest of a new ledger, once it has entered the founding (decree 0)."""
+    priest = Priest.restore(ledger.records, RULES, ledger.archive)
+    ledger.write(priest.found(founding()).records)
+    return priest
+
+
 def run(priest: Priest, ledger: FileLedger | MemoryLedger, start: int, stop: int) -> None:
     """The president passes ``start .. stop-1`` (the priest also votes for 3 more, not yet
     passed); the priest votes, learns, and persists."""
     entries = tuple((n, d(n)) for n in range(start, stop + 3))
-    for message in (NextBallot(0, B1, start, start), BeginBallot(0, B1, start, entries),
-                    SuccessfulBallot(0, B1, stop, entries[:-3])):
+    for message in (NextBallot(P0, B1, start, start), BeginBallot(P0, B1, start, entries),
+                    SuccessfulBallot(P0, B1, stop, entries[:-3])):
         ledger.write(priest.receive(message).records)
 
 
 def state(priest: Priest) -> tuple[object, ...]:
     law = priest.law
     return (priest.next_bal, priest.last_tried, priest.votes, law.known, law.highest(),
-            law.read(0, law.known), dict(law.first_of))
+            law.read(0, law.known), dict(law.first_of), law.members.configs, priest.stamp)
 
 
 def reopen(path: Path) -> tuple[FileLedger, Priest]:
@@ -120,9 +128,9 @@ def test_archive_twin_reads_like_the_file() -> None:
 
 def test_compaction_keeps_the_priest_and_shrinks_the_ledger(tmp_path: Path) -> None:
     path = tmp_path / "s.ledger"
-    ledger = FileLedger.open(path, create=SEAT)
-    priest = Priest.restore(ledger.records, RULES, ledger.archive)
-    run(priest, ledger, 0, 3000)
+    ledger = FileLedger.open(path, create=IDENTITY)
+    priest = found(ledger)
+    run(priest, ledger, 1, 3000)
     whole = law_lines(replay(path, path.read_bytes())[0])
     before, size = state(priest), ledger.size
     assert due(priest, ledger.archive, 100)
@@ -137,6 +145,8 @@ def test_compaction_keeps_the_priest_and_shrinks_the_ledger(tmp_path: Path) -> N
     records = replay(path, path.read_bytes())[0]     # the CLI's view: archive + ledger
     assert law_lines(records)[: len(whole)] == whole
     assert "archived upto=3000" in dump(records)
+    assert again.law.members.configs == [(0, frozenset(IDS[:3]))] and again.role == "voter"
+    assert isinstance(ledger.records[2], Members) and ledger.records[2].at == 3000
     ledger.close()
 
 
@@ -145,9 +155,9 @@ def test_a_crash_at_any_stage_of_compaction_leaves_a_valid_ledger(tmp_path: Path
                                                                   stage: str) -> None:
     path = tmp_path / "s.ledger"
     fault = FaultAt(stage, armed=False)
-    ledger = FileLedger.open(path, create=SEAT, faults=fault)
-    priest = Priest.restore(ledger.records, RULES, ledger.archive)
-    run(priest, ledger, 0, 500)
+    ledger = FileLedger.open(path, create=IDENTITY, faults=fault)
+    priest = found(ledger)
+    run(priest, ledger, 1, 500)
     compact(priest, ledger.archive, ledger.replace)           # a first one succeeds ...
     run(priest, ledger, 500, 1500)
     before, fault.armed = state(priest), True
@@ -155,7 +165,7 @@ def test_a_crash_at_any_stage_of_compaction_leaves_a_valid_ledger(tmp_path: Path
         compact(priest, ledger.archive, ledger.replace)       # ... the second one dies
     if stage.startswith("compact"):
         with pytest.raises(LedgerFailed):                     # the priest must stop
-            ledger.write(priest.receive(NextBallot(0, Ballot(9, 0), 0, 0)).records)
+            ledger.write(priest.receive(NextBallot(P0, Ballot(9, P0), 1, 1)).records)
     else:
         with pytest.raises(LedgerFailed):                     # no append after a torn one
             compact(priest, ledger.archive, ledger.replace)
@@ -174,9 +184,9 @@ def test_a_crash_at_any_stage_of_compaction_leaves_a_valid_ledger(tmp_path: Path
 
 def test_a_torn_archive_tail_is_dropped_when_the_ledger_does_not_need_it(tmp_path: Path) -> None:
     path = tmp_path / "s.ledger"
-    ledger = FileLedger.open(path, create=SEAT)
-    priest = Priest.restore(ledger.records, RULES, ledger.archive)
-    run(priest, ledger, 0, 200)
+    ledger = FileLedger.open(path, create=IDENTITY)
+    priest = found(ledger)
+    run(priest, ledger, 1, 200)
     compact(priest, ledger.archive, ledger.replace)
     run(priest, ledger, 200, 400)
     before, law_size = state(priest), archive_path(path).stat().st_size
@@ -192,11 +202,12 @@ def test_a_torn_archive_tail_is_dropped_when_the_ledger_does_not_need_it(tmp_pat
 
 def test_an_archive_header_cut_short_is_an_empty_archive(tmp_path: Path) -> None:
     path = tmp_path / "s.ledger"
-    FileLedger.open(path, create=SEAT).close()
+    FileLedger.open(path, create=IDENTITY).close()
     archive_path(path).write_bytes(MAGIC[:4])
-    ledger, priest = reopen(path)
+    ledger = FileLedger.open(path)
     assert ledger.archive.end == 0 and archive_path(path).stat().st_size == 0
-    run(priest, ledger, 0, 100)
+    priest = found(ledger)
+    run(priest, ledger, 1, 100)
     compact(priest, ledger.archive, ledger.replace)
     ledger.close()
     ledger, again = reopen(path)
@@ -206,10 +217,10 @@ def test_an_archive_header_cut_short_is_an_empty_archive(tmp_path: Path) -> None
 
 def compacted(tmp_path: Path) -> Path:
     path = tmp_path / "s.ledger"
-    ledger = FileLedger.open(path, create=SEAT)
-    priest = Priest.restore(ledger.records, RULES, ledger.archive)
-    for start in (0, 1200):
-        run(priest, ledger, start, start + 1200)
+    ledger = FileLedger.open(path, create=IDENTITY)
+    priest = found(ledger)
+    for start, stop in ((1, 1200), (1200, 2400)):
+        run(priest, ledger, start, stop)
         compact(priest, ledger.archive, ledger.replace)
     ledger.close()
     return path
@@ -245,9 +256,9 @@ def test_a_ledger_whose_archive_lost_law_is_refused(tmp_path: Path, cut: str) ->
 def test_the_lock_follows_the_ledger_across_a_compaction(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.ledger"
-    owner = FileLedger.open(path, create=SEAT)
-    priest = Priest.restore(owner.records, RULES, owner.archive)
-    run(priest, owner, 0, 300)
+    owner = FileLedger.open(path, create=IDENTITY)
+    priest = found(owner)
+    run(priest, owner, 1, 300)
     compact(priest, owner.archive, owner.replace)
     with pytest.raises(LedgerLocked):
         FileLedger.open(path)
@@ -271,9 +282,9 @@ def test_the_lock_follows_the_ledger_across_a_compaction(tmp_path: Path,
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_memory_ledger_crash_during_compaction(stage: str) -> None:
-    ledger = MemoryLedger(SEAT, faults=FaultAt(stage))
-    priest = Priest.restore(ledger.records, RULES, ledger.archive)
-    run(priest, ledger, 0, 400)
+    ledger = MemoryLedger(IDENTITY, faults=FaultAt(stage))
+    priest = found(ledger)
+    run(priest, ledger, 1, 400)
     before = state(priest)
     with pytest.raises(OSError):
         compact(priest, ledger.archive, ledger.replace)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paxos_redis.protocol import OLIVE_DAY, Decree, Enacted, Law
+from paxos_redis.protocol import OLIVE_DAY, Decree, Enacted, Law, LawConflict
 
 A, B, C, D = (Decree(p, p.encode()) for p in "abcd")
 
@@ -47,15 +48,18 @@ def test_out_of_order_batch_is_applied_in_decree_number_order() -> None:
     assert [e.n for e in enacted] == [0, 1, 2, 3]
 
 
-def test_relearning_is_a_no_op_and_the_first_decree_at_a_number_stays() -> None:
+def test_relearning_is_a_no_op_and_a_different_decree_at_a_known_number_is_a_conflict() -> None:
     law = Law()
     law.learn([(0, A), (2, C)])
-    new, enacted = law.learn([(0, B), (2, D), (0, A)])
+    new, enacted = law.learn([(2, C), (0, A)])      # the same decrees again: nothing new
     assert new == [] and enacted == []
-    assert law.get(0) == A and law.get(2) == C
-    new, _ = law.learn([(1, B), (1, D)])            # same number twice in one batch: first wins
-    assert new == [(1, B)]
-    assert law.get(1) == B
+    with pytest.raises(LawConflict, match="decree 0"):
+        law.learn([(0, B)])                         # applied (below known)
+    with pytest.raises(LawConflict, match="decree 2"):
+        law.learn([(2, D)])                         # passed above a hole, not applied yet
+    assert law.get(0) == A and law.get(2) == C and law.known == 1
+    with pytest.raises(LawConflict, match="decree 1"):
+        law.learn([(1, B), (1, D)])                 # two decrees at one number in one batch
 
 
 def test_duplicate_petition_is_applied_once_pointing_at_its_first_number() -> None:
@@ -103,11 +107,14 @@ def test_highest_is_the_top_decree_number_even_across_gaps() -> None:
     assert law.highest() == 7
 
 
-def test_numbers_below_known_are_ignored() -> None:
+def test_numbers_below_known_are_not_learned_again() -> None:
     law = Law()
     law.learn([(0, A), (1, B)])
-    new, enacted = law.learn([(0, C)])
-    assert new == [] and enacted == [] and law.get(0) == A
+    new, enacted = law.learn([(0, A), (1, B)])
+    assert new == [] and enacted == [] and law.get(0) == A and law.known == 2
+    with pytest.raises(LawConflict):
+        law.learn([(0, C)])
+    assert law.get(0) == A and law.known == 2
 
 
 @given(st.permutations(list(range(12))), st.integers(1, 5))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from chamber import IDS, P0, P1, P2, SENATE, ledger, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,19 +15,20 @@ from paxos_redis.protocol import (
     BeginBallot,
     Decree,
     Enacted,
+    Identity,
     Inquiry,
     Law,
     NextBallot,
     Priest,
+    ProtocolError,
     Rules,
-    Seat,
     SuccessfulBallot,
     Transcript,
 )
 from paxos_redis.protocol.law import Dedup
-from paxos_redis.protocol.records import Archived, Record
+from paxos_redis.protocol.records import Archived, Members, Record
 
-B1 = Ballot(1, 0)
+B1 = Ballot(1, P0)
 
 
 def d(n: int, pid: str | None = None) -> Decree:
@@ -83,13 +86,14 @@ def test_large_decrees_are_forgotten_by_bytes_but_never_before_they_are_archived
 
 def test_compaction_is_due_when_unarchived_bytes_reach_half_the_budget() -> None:
     from paxos_redis.compaction import due
-    priest = Priest(Seat("s", 0, 1), Rules(law_memory=1000, law_memory_bytes=1000))
     archive = MemoryArchive()
-    priest.law.resume(archive)
-    priest.law.learn([(n, Decree(f"p{n}", bytes(100))) for n in range(4)])
-    assert not due(priest, archive, every=500)                 # 400 bytes: under half
-    priest.law.learn([(4, Decree("p4", bytes(100)))])
-    assert due(priest, archive, every=500)                     # 500 bytes: half the budget
+    priest = make(0, 1, Rules(law_memory=1000, law_memory_bytes=1000), archive=archive)
+    founding = priest.law.bytes                                # decree 0's body
+    priest.law.learn([(n, Decree(f"p{n}", bytes(100))) for n in range(1, 5)])
+    assert priest.law.bytes == founding + 400 < 500
+    assert not due(priest, archive, every=500)                 # under half the budget
+    priest.law.learn([(5, Decree("p5", bytes(100)))])
+    assert due(priest, archive, every=500)                     # half the budget
 
 
 def test_reads_span_the_archive_and_memory_seamlessly() -> None:
@@ -106,17 +110,20 @@ def test_reads_span_the_archive_and_memory_seamlessly() -> None:
 
 def test_transcript_of_decrees_older_than_the_window_comes_from_the_archive() -> None:
     rules = Rules(law_memory=4, batch=8)
-    priest = Priest(Seat("s", 0, 3), rules)
     archive = MemoryArchive()
-    priest.law.resume(archive)
-    priest.receive(SuccessfulBallot(1, Ballot(1, 1), 0, tuple((n, d(n)) for n in range(40))))
+    priest = make(0, 3, rules, archive=archive)
+    founding = priest.law.get(0)
+    priest.receive(SuccessfulBallot(P1, Ballot(1, P1), 1, tuple((n, d(n)) for n in range(1, 40))))
     compact(priest, archive, lambda records: None)
-    assert priest.law.floor == 36
-    eff = priest.receive(Inquiry(2, 3))
-    assert eff.messages == [(2, Transcript(0, 40, tuple((n, d(n)) for n in range(3, 11))))]
-    eff = priest.receive(NextBallot(2, Ballot(5, 2), 0, 0))
+    assert priest.law.floor == 36 and archive.end == 40
+    eff = priest.receive(Inquiry(P2, 3))
+    assert eff.messages == [(P2, Transcript(P0, 40, tuple((n, d(n)) for n in range(3, 11))))]
+    eff = priest.receive(Inquiry(IDS[5], 0))                  # a newcomer: from the founding
+    assert eff.messages == [(IDS[5], Transcript(P0, 40, ((0, founding), *((n, d(n))
+                                                                            for n in range(1, 8)))))]
+    eff = priest.receive(NextBallot(P2, Ballot(5, P2), 1, 1))
     (_, last_vote), = eff.messages
-    assert last_vote.passed == tuple((n, d(n)) for n in range(8))
+    assert last_vote.passed == tuple((n, d(n)) for n in range(1, 9))
 
 
 def test_holes_above_known_are_never_trimmed() -> None:
@@ -183,34 +190,36 @@ def test_property_resuming_from_an_archive_gives_the_same_firsts(
 
 def test_snapshot_replays_over_the_archive_to_the_same_priest() -> None:
     rules = Rules(law_memory=2)
-    p = Priest(Seat("s", 1, 3), rules)
     archive = MemoryArchive()
-    p.law.resume(archive)
-    ledger: list[Record] = [Seat("s", 1, 3)]
-    for eff in (p.receive(NextBallot(0, B1, 0, 0)),
-                p.receive(BeginBallot(0, B1, 0, tuple((n, d(n)) for n in range(12)))),
-                p.receive(SuccessfulBallot(0, B1, 8, tuple((n, d(n)) for n in range(8)))),
-                p.receive(SuccessfulBallot(0, B1, 8, ((10, d(10)),))),
+    p = make(1, 3, rules, archive=archive)
+    records: list[Record] = ledger(P1)
+    for eff in (p.receive(NextBallot(P0, B1, 1, 1)),
+                p.receive(BeginBallot(P0, B1, 1, tuple((n, d(n)) for n in range(1, 12)))),
+                p.receive(SuccessfulBallot(P0, B1, 8, tuple((n, d(n)) for n in range(1, 8)))),
+                p.receive(SuccessfulBallot(P0, B1, 8, ((10, d(10)),))),
                 p.start_ballot()):
-        ledger += eff.records
+        records += eff.records
     snapshot: list[Record] = []
     compact(p, archive, snapshot.extend)
-    assert snapshot[1] == Archived(8) and archive.end == 8
+    assert p.stamp == 4                         # 2 promises, a vote, a ballot tried, of which
+    assert snapshot[0] == Identity(SENATE, P1, stamp=1)   # the snapshot keeps 3: 1 carried over
+    assert snapshot[1] == Archived(8)
+    assert snapshot[2] == Members(8, p.law.members) and archive.end == 8
     q = Priest.restore(snapshot, rules, archive)
     assert (q.next_bal, q.last_tried, q.votes) == (p.next_bal, p.last_tried, p.votes)
     assert q.votes == {n: (B1, d(n)) for n in (8, 9, 10, 11)}
     assert q.law.known == 8 and q.law.highest() == 10 and q.law.get(10) == d(10)
     assert q.law.read(0, 8) == p.law.read(0, 8)
-    old = Priest.restore(ledger, rules, archive)              # the uncompacted ledger too
+    assert q.law.members.configs == p.law.members.configs == [(0, frozenset(IDS[:3]))]
+    assert q.role == "voter" and q.stamp == p.stamp
+    old = Priest.restore(records, rules, archive)              # the uncompacted ledger too
     assert (old.next_bal, old.votes, old.law.known) == (q.next_bal, q.votes, q.law.known)
+    assert old.law.members.configs == q.law.members.configs
 
 
 def test_a_ledger_archived_beyond_its_archive_is_refused() -> None:
-    import pytest
-
-    from paxos_redis.protocol import ProtocolError
     with pytest.raises(ProtocolError, match="archive"):
-        Priest.restore([Seat("s", 0, 3), Archived(5)], Rules(), MemoryArchive())
+        Priest.restore([Identity(SENATE, P0), Archived(5)], Rules(), MemoryArchive())
 
 
 @settings(max_examples=80, deadline=None)

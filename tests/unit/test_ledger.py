@@ -28,9 +28,10 @@ from paxos_redis.ledger import (
 from paxos_redis.protocol.ballot import Ballot
 from paxos_redis.protocol.decree import OLIVE_DAY, Decree
 from paxos_redis.protocol.errors import ProtocolError
-from paxos_redis.protocol.records import Passed, Promise, Seat, Tried, Votes
+from paxos_redis.protocol.membership import Membership
+from paxos_redis.protocol.records import Identity, Members, Passed, Promise, Tried, Votes
 
-SEAT = Seat("senate", 2, 5)
+IDENTITY = Identity("senate", 0x0B22_0000_0002)
 HELLO = Decree("abc", b"hello")
 BINARY = Decree("bin", b"\x00\xff\x10")
 EVERY_KIND = [
@@ -39,19 +40,21 @@ EVERY_KIND = [
     Votes(Ballot(3, 1), ((7, HELLO), (8, BINARY), (9, OLIVE_DAY))),
     Passed(((7, HELLO), (8, BINARY))),
     Passed(()),
+    Members(40, Membership("g1", 8, [(0, frozenset({1, 0x0B22_0000_0002})), (13, frozenset({1}))],
+                           pending_until=13, changed_at=5)),
 ]
 
 
 def make(path: Path, records: list) -> FileLedger:
-    ledger = FileLedger.open(path, create=SEAT)
+    ledger = FileLedger.open(path, create=IDENTITY)
     ledger.write(records)
     return ledger
 
 
 def frame_starts(records: list) -> list[int]:
-    """Byte offset of each frame (the Seat first) in a ledger holding ``records``."""
+    """Byte offset of each frame (the Identity first) in a ledger holding ``records``."""
     starts, pos = [], len(MAGIC)
-    for record in [SEAT, *records]:
+    for record in [IDENTITY, *records]:
         starts.append(pos)
         pos += len(frame(record))
     return starts
@@ -63,7 +66,7 @@ def test_every_record_kind_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "priest-2.ledger"
     make(path, EVERY_KIND).close()
     with FileLedger.open(path) as again:
-        assert again.records == [SEAT, *EVERY_KIND]
+        assert again.records == [IDENTITY, *EVERY_KIND]
         assert again.torn_tail is None
         assert again.size == path.stat().st_size == frame_starts(EVERY_KIND)[-1] + len(
             frame(EVERY_KIND[-1]))
@@ -77,15 +80,15 @@ def test_large_decrees_lie_in_the_file_exactly_as_their_frames_joined(tmp_path: 
     records = [Votes(Ballot(5, 2), tuple(enumerate(big))), Promise(Ballot(6, 1)),
                Passed(((0, big[0]), (1, HELLO), (2, big[2]))), *EVERY_KIND]
     path = tmp_path / "p.ledger"
-    with FileLedger.open(path, create=SEAT) as ledger:
+    with FileLedger.open(path, create=IDENTITY) as ledger:
         ledger.append(records[:2])
         assert ledger.pending_bytes == sum(len(frame(r)) for r in records[:2])
         ledger.append(records[2:])
         ledger.sync()
         assert ledger.pending_bytes == 0
-    assert path.read_bytes() == MAGIC + b"".join(frame(r) for r in [SEAT, *records])
+    assert path.read_bytes() == MAGIC + b"".join(frame(r) for r in [IDENTITY, *records])
     with FileLedger.open(path) as again:
-        assert again.records == [SEAT, *records] and again.size == path.stat().st_size
+        assert again.records == [IDENTITY, *records] and again.size == path.stat().st_size
 
 
 def test_parts_written_a_few_bytes_at_a_time_arrive_whole_and_in_order(
@@ -111,7 +114,7 @@ def test_parts_written_a_few_bytes_at_a_time_arrive_whole_and_in_order(
 def test_group_commit_makes_a_batch_durable_with_one_fsync(tmp_path: Path) -> None:
     path = tmp_path / "p.ledger"
     batch = [Passed(((n, Decree(f"id{n}", b"x" * n)),)) for n in range(50)]
-    with FileLedger.open(path, create=SEAT) as ledger:
+    with FileLedger.open(path, create=IDENTITY) as ledger:
         before = ledger.fsync_count
         ledger.append(batch[:20])
         ledger.append(batch[20:])
@@ -121,16 +124,16 @@ def test_group_commit_makes_a_batch_durable_with_one_fsync(tmp_path: Path) -> No
         ledger.sync()  # nothing pending: no fsync
         assert ledger.fsync_count == before + 1
     with FileLedger.open(path) as again:
-        assert again.records == [SEAT, *batch]
+        assert again.records == [IDENTITY, *batch]
 
 
 def test_appended_but_never_synced_records_are_not_in_the_ledger(tmp_path: Path) -> None:
     path = tmp_path / "p.ledger"
-    with FileLedger.open(path, create=SEAT) as ledger:
+    with FileLedger.open(path, create=IDENTITY) as ledger:
         ledger.write([Promise(Ballot(1, 1))])
         ledger.append([Promise(Ballot(2, 1))])
     with FileLedger.open(path) as again:
-        assert again.records == [SEAT, Promise(Ballot(1, 1))]
+        assert again.records == [IDENTITY, Promise(Ballot(1, 1))]
 
 
 def test_a_batch_with_an_unencodable_record_adds_nothing(tmp_path: Path) -> None:
@@ -140,22 +143,34 @@ def test_a_batch_with_an_unencodable_record_adds_nothing(tmp_path: Path) -> None
         assert ledger.pending == []
         ledger.write([Promise(Ballot(2, 1))])
     with FileLedger.open(tmp_path / "p.ledger") as again:
-        assert again.records == [SEAT, Promise(Ballot(2, 1))]
+        assert again.records == [IDENTITY, Promise(Ballot(2, 1))]
 
 
 def test_missing_ledger_is_refused_without_create(tmp_path: Path) -> None:
-    with pytest.raises(LedgerMissing, match="no ledger at .*nope.ledger.*create=Seat"):
+    with pytest.raises(LedgerMissing, match="no ledger at .*nope.ledger.*create=Identity"):
         FileLedger.open(tmp_path / "nope.ledger")
     assert not (tmp_path / "nope.ledger").exists()
 
 
-def test_existing_ledger_of_another_seat_is_refused(tmp_path: Path) -> None:
+def test_existing_ledger_of_another_priest_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.ledger"
     make(path, []).close()
-    with pytest.raises(LedgerError, match="belongs to .*priest=2"):
-        FileLedger.open(path, create=Seat("senate", 3, 5))
-    with FileLedger.open(path, create=SEAT) as same:  # the same seat reopens fine
-        assert same.records == [SEAT]
+    with pytest.raises(LedgerError, match=f"belongs to .*priest={IDENTITY.priest}"):
+        FileLedger.open(path, create=Identity("senate", 0x0C33_0000_0003))
+    with pytest.raises(LedgerError, match="belongs to"):          # another parliament's
+        FileLedger.open(path, create=Identity("house", IDENTITY.priest))
+    with FileLedger.open(path, create=IDENTITY) as same:  # the same priest reopens fine
+        assert same.records == [IDENTITY]
+
+
+def test_a_ledger_written_before_priests_had_identities_is_refused(tmp_path: Path) -> None:
+    """Its priests sat in numbered seats: the ledger is refused, saying why, and left as is."""
+    path = tmp_path / "old.ledger"
+    data = b"PAXOS-LEDGER 1\n" + frame(IDENTITY)[:8] + b"S" + bytes(8) + b"senate"
+    path.write_bytes(data)
+    with pytest.raises(CorruptLedger, match="before priests had identities"):
+        FileLedger.open(path)
+    assert path.read_bytes() == data
 
 
 # ---------------------------------------------------------------- torn tails
@@ -187,7 +202,7 @@ def test_torn_tail_is_dropped_reported_and_truncated(tmp_path: Path, tear, caplo
 
     with caplog.at_level(logging.WARNING, logger="paxos_redis.ledger"):
         ledger = FileLedger.open(path)
-    assert ledger.records == [SEAT, records[0]]
+    assert ledger.records == [IDENTITY, records[0]]
     assert ledger.torn_tail is not None
     assert (ledger.torn_tail.offset, ledger.torn_tail.dropped) == (last, len(torn) - last)
     assert path.stat().st_size == last == ledger.size
@@ -196,11 +211,11 @@ def test_torn_tail_is_dropped_reported_and_truncated(tmp_path: Path, tear, caplo
     ledger.write([Passed(((1, HELLO),))])
     ledger.close()
     with FileLedger.open(path) as again:
-        assert again.records == [SEAT, records[0], Passed(((1, HELLO),))]
+        assert again.records == [IDENTITY, records[0], Passed(((1, HELLO),))]
         assert again.torn_tail is None
 
 
-def test_a_torn_seat_is_corruption_not_a_tail(tmp_path: Path) -> None:
+def test_a_torn_identity_is_corruption_not_a_tail(tmp_path: Path) -> None:
     path = tmp_path / "p.ledger"
     make(path, []).close()
     data = path.read_bytes()[:-1]
@@ -245,7 +260,7 @@ def test_corrupt_length_that_runs_past_the_end_is_not_mistaken_for_a_tail(
     assert path.read_bytes() == bytes(data)
 
 
-@pytest.mark.parametrize("content", [b"", b"PAXOS-LEDGER 2\n", b"some,csv\n1,2\n"])
+@pytest.mark.parametrize("content", [b"", b"PAXOS-LEDGER 3\n", b"some,csv\n1,2\n"])
 def test_a_file_with_another_header_is_refused(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "p.ledger"
     path.write_bytes(content)
@@ -278,7 +293,7 @@ def test_a_second_open_in_this_process_is_locked_out(tmp_path: Path) -> None:
             FileLedger.open(path)
         assert str(path) in str(info.value) and f"pid {os.getpid()}" in str(info.value)
     with FileLedger.open(path) as next_owner:  # closing released the lock
-        assert next_owner.records == [SEAT]
+        assert next_owner.records == [IDENTITY]
 
 
 def test_another_process_is_locked_out_until_the_owner_closes(tmp_path: Path) -> None:
@@ -315,7 +330,7 @@ def test_failed_sync_surfaces_then_the_ledger_refuses_to_write(
     ledger.close()
     with FileLedger.open(path) as again:
         assert Promise(Ballot(3, 1)) not in again.records
-        assert again.records[:2] == [SEAT, Promise(Ballot(1, 1))]
+        assert again.records[:2] == [IDENTITY, Promise(Ballot(1, 1))]
 
 
 def test_a_closed_ledger_refuses_writes(tmp_path: Path) -> None:
@@ -328,15 +343,15 @@ def test_a_closed_ledger_refuses_writes(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the in-memory twin
 
 def test_memory_ledger_crash_keeps_only_what_was_synced() -> None:
-    ledger = MemoryLedger(SEAT)
+    ledger = MemoryLedger(IDENTITY)
     ledger.write([Promise(Ballot(1, 1))])
     ledger.append([Votes(Ballot(1, 1), ((1, HELLO),))])
     assert ledger.fsync_count == 1
-    assert ledger.durable == [SEAT, Promise(Ballot(1, 1))]
+    assert ledger.durable == [IDENTITY, Promise(Ballot(1, 1))]
     assert ledger.pending == [Votes(Ballot(1, 1), ((1, HELLO),))]
 
     reborn = ledger.crash()
-    assert reborn.records == reborn.durable == [SEAT, Promise(Ballot(1, 1))]
+    assert reborn.records == reborn.durable == [IDENTITY, Promise(Ballot(1, 1))]
     assert reborn.pending == [] and reborn.fsync_count == 0
     with pytest.raises(LedgerError, match="closed"):
         ledger.write([Promise(Ballot(2, 1))])  # the crashed process is gone
@@ -345,7 +360,7 @@ def test_memory_ledger_crash_keeps_only_what_was_synced() -> None:
 
 
 def test_memory_ledger_size_matches_the_file(tmp_path: Path) -> None:
-    memory = MemoryLedger(SEAT)
+    memory = MemoryLedger(IDENTITY)
     memory.write(EVERY_KIND)
     with make(tmp_path / "p.ledger", EVERY_KIND) as file:
         assert memory.size == file.size
@@ -355,15 +370,15 @@ def test_memory_ledger_fails_like_the_file() -> None:
     def full(stage: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    ledger = MemoryLedger(SEAT, faults=full)
+    ledger = MemoryLedger(IDENTITY, faults=full)
     with pytest.raises(OSError):
         ledger.write([Promise(Ballot(1, 1))])
     with pytest.raises(LedgerFailed):
         ledger.write([Promise(Ballot(2, 1))])
-    assert ledger.crash().records == [SEAT]
+    assert ledger.crash().records == [IDENTITY]
 
 
-def test_memory_ledger_needs_a_seat() -> None:
+def test_memory_ledger_needs_an_identity() -> None:
     with pytest.raises(LedgerMissing):
         MemoryLedger()
     with pytest.raises(CorruptLedger):
@@ -373,9 +388,9 @@ def test_memory_ledger_needs_a_seat() -> None:
 # ---------------------------------------------------------------- reading it aloud
 
 def test_dump_reads_every_record_aloud() -> None:
-    text = dump([SEAT, *EVERY_KIND])
+    text = dump([IDENTITY, *EVERY_KIND])
     assert text.splitlines() == [
-        "seat parliament=senate priest=2 seats=5",
+        "identity parliament=senate priest=0b2200000002",
         "promise 3.1",
         "tried 4.2",
         "vote 3.1 n=7 id=abc decree=hello",
@@ -384,6 +399,8 @@ def test_dump_reads_every_record_aloud() -> None:
         "passed n=7 id=abc decree=hello",
         "passed n=8 id=bin decree=hex:00ff10",
         "passed (no decrees)",
+        "members at=40 genesis=g1 alpha=8 changed_at=5 pending_until=13 "
+        "from=0:000000000001,0b2200000002 from=13:000000000001",
     ]
     assert dump([Passed(((1, Decree("a b", b"hex:1")),))]) == (
         "passed n=1 id=hex:612062 decree=hex:6865783a31\n")
@@ -392,7 +409,7 @@ def test_dump_reads_every_record_aloud() -> None:
 def test_law_lines_hold_each_decree_once_in_order() -> None:
     retried = Decree("abc", b"hello")
     records = [
-        SEAT,
+        IDENTITY,
         Passed(((9, Decree("z", b"last")), (2, OLIVE_DAY))),
         Votes(Ballot(1, 1), ((4, Decree("v", b"only voted")),)),
         Passed(((5, retried), (1, HELLO), (3, BINARY))),

@@ -23,8 +23,8 @@ FORBIDDEN = {"redis", "fakeredis", "rq", "os", "time", "random", "socket", "asyn
              "threading", "subprocess", "importlib", "io", "pathlib", "shutil", "select",
              "signal", "multiprocessing", "secrets", "uuid", "datetime", "logging", "tempfile"}
 ALLOWED_INSIDE = "paxos_redis.protocol"
-EXPECTED = {"ballot", "decree", "messages", "codec", "records", "effects", "law", "quorum",
-            "rules", "priest", "president", "errors", "__init__"}
+EXPECTED = {"ballot", "decree", "messages", "codec", "records", "effects", "law", "membership",
+            "policy", "rules", "priest", "president", "errors", "__init__"}
 
 
 def module_name(path: Path) -> str:

@@ -15,10 +15,12 @@ from paxos_redis.protocol import (
     Ballot,
     CorruptRecord,
     Decree,
+    Identity,
+    Members,
+    Membership,
     Passed,
     Promise,
     ProtocolError,
-    Seat,
     Tried,
     Votes,
     decode_record,
@@ -26,14 +28,21 @@ from paxos_redis.protocol import (
 )
 
 A, BIN = Decree("a", b"alpha"), Decree("b\u00e9", b"\x00\xff\x00\xfe")
+#: a membership after its founding at 0 (alpha 8) and a change passed at 5 (effective at 13)
+MEMBERSHIP = Membership("g1", 8, [(0, frozenset({0xABC, 0xDEF, 7})), (13, frozenset({0xABC, 7}))],
+                        pending_until=13, changed_at=5, taken=1)
 
 RECORDS: list[Any] = [
-    Seat("senate", 2, 5),
-    Seat("", 0, 1),
-    Seat("par\u00ec\u2713", 4294967295, 4294967295),
+    Identity("senate", 0x1234_5678_9ABC),
+    Identity("senate", 0x1234_5678_9ABC, stamp=41),
+    Identity("", 1),
+    Identity("par\u00ec\u2713", 2**64 - 1, 2**64 - 1),
+    Members(20, MEMBERSHIP),
+    Members(0, Membership()),
     Promise(Ballot(3, 1)),
     Promise(ZERO),
-    Promise(Ballot(2**64 - 1, 2**31 - 1)),
+    Promise(Ballot(2**64 - 1, 2**63 - 1)),
+    Promise(Ballot(7, 0xFFFF_FFFF_FFFF)),
     Tried(Ballot(9, 0)),
     Tried(ZERO),
     Votes(Ballot(4, 2), ((0, A), (1, BIN), (7, Decree("", b"")))),
@@ -54,7 +63,7 @@ def test_round_trip_every_record_kind(record: Any) -> None:
 
 
 @pytest.mark.parametrize("record, kind", [
-    (Seat("x", 0, 1), b"S"), (Promise(ZERO), b"P"), (Tried(ZERO), b"T"),
+    (Identity("x", 1), b"I"), (Members(0, Membership()), b"M"), (Promise(ZERO), b"P"), (Tried(ZERO), b"T"),
     (Votes(ZERO, ()), b"V"), (Passed(()), b"L"), (Archived(3), b"A"),
 ])
 def test_kind_byte_leads_each_record(record: Any, kind: bytes) -> None:
@@ -74,7 +83,7 @@ def test_encode_rejects_what_is_not_a_record() -> None:
 
 # ---------------------------------------------------------------- corrupt input
 
-BALLOT = struct.pack(">Qi", 3, 1)
+BALLOT = struct.pack(">Qq", 3, 0x1234_5678_9ABC)
 ENTRY = encode_record(Passed(((1, A),)))[1:]
 
 
@@ -89,19 +98,30 @@ ENTRY = encode_record(Passed(((1, A),)))[1:]
     pytest.param(b"T" + BALLOT[:5], id="tried-truncated-ballot"),
     pytest.param(b"T" + BALLOT + BALLOT, id="tried-too-long"),
     pytest.param(b"V", id="votes-no-ballot"),
-    pytest.param(b"V" + BALLOT[:11], id="votes-truncated-ballot"),
+    pytest.param(b"V" + BALLOT[:15], id="votes-truncated-ballot"),
     pytest.param(b"V" + BALLOT + ENTRY[:-1], id="votes-truncated-entries"),
     pytest.param(b"V" + BALLOT + ENTRY[:5], id="votes-truncated-entry-header"),
     pytest.param(b"L" + ENTRY[:-1], id="passed-truncated-entries"),
     pytest.param(b"L" + ENTRY + ENTRY[:3], id="passed-trailing-partial-entry"),
     pytest.param(b"L" + b"\x00" * 8 + b"\x00\x00\x00\x00", id="passed-empty-decree"),
     pytest.param(b"L" + b"\x00" * 8 + b"\x00\x00\x00\x03\x02\xff\xfe", id="passed-id-not-utf8"),
-    pytest.param(b"S", id="seat-empty"),
-    pytest.param(b"S" + b"\x00" * 7, id="seat-truncated"),
-    pytest.param(b"S" + struct.pack(">II", 0, 3) + b"\xff\xfe", id="seat-bad-utf8-parliament"),
-    pytest.param(b"S" + struct.pack(">II", 0, 3) + b"caf\xc3", id="seat-cut-utf8-parliament"),
-    pytest.param(b"P" + struct.pack(">Qi", 1, -2), id="promise-impossible-priest"),
-    pytest.param(b"V" + struct.pack(">Qi", 1, -9) + ENTRY, id="votes-impossible-priest"),
+    pytest.param(b"I", id="identity-empty"),
+    pytest.param(b"I" + b"\x00" * 15, id="identity-truncated"),
+    pytest.param(b"I" + struct.pack(">QQ", 3, 0) + b"\xff\xfe", id="identity-bad-utf8-parliament"),
+    pytest.param(b"I" + struct.pack(">QQ", 3, 0) + b"caf\xc3", id="identity-cut-utf8-parliament"),
+    pytest.param(b"S" + struct.pack(">II", 0, 3) + b"senate", id="seat-record-of-old-ledgers"),
+    pytest.param(b"M", id="members-empty"),
+    pytest.param(b"M" + encode_record(Members(3, MEMBERSHIP))[1:-1], id="members-truncated"),
+    pytest.param(b"M[1, 2]", id="members-not-an-object"),
+    pytest.param(b'M{"at": 1}', id="members-missing-fields"),
+    pytest.param(encode_record(Members(3, MEMBERSHIP)).replace(b'"alpha":8', b'"alpha":"x"'),
+                 id="members-alpha-not-a-number"),
+    pytest.param(encode_record(Members(3, MEMBERSHIP)).replace(b'"at":3', b'"at":Infinity'),
+                 id="members-infinite-number"),
+    pytest.param(b"M" + b"[" * 100_000, id="members-nested-too-deep"),
+    pytest.param(b"M\xff\xfe\x00", id="members-not-utf8"),
+    pytest.param(b"P" + struct.pack(">Qq", 1, -2), id="promise-impossible-priest"),
+    pytest.param(b"V" + struct.pack(">Qq", 1, -9) + ENTRY, id="votes-impossible-priest"),
 ])
 def test_corrupt_input_raises_corrupt_record(data: bytes) -> None:
     with pytest.raises(CorruptRecord) as info:
@@ -115,10 +135,26 @@ def test_corrupt_record_is_a_protocol_error_saying_what_is_wrong() -> None:
         decode_record(b"")
     with pytest.raises(CorruptRecord, match=r"unknown record kind b'Z'"):
         decode_record(b"Zabc")
-    with pytest.raises(CorruptRecord, match=r"wrong length 11"):
+    with pytest.raises(CorruptRecord, match=r"wrong length 15"):
         decode_record(b"P" + BALLOT[:-1])
-    with pytest.raises(CorruptRecord, match=r"record kind b'S'"):
-        decode_record(b"S" + struct.pack(">II", 0, 3) + b"\xff")
+    with pytest.raises(CorruptRecord, match=r"record kind b'I'"):
+        decode_record(b"I" + struct.pack(">QQ", 3, 0) + b"\xff")
+    with pytest.raises(CorruptRecord, match=r"members record"):
+        decode_record(b"M{}")
+
+
+def test_a_members_record_keeps_every_membership_the_law_decided() -> None:
+    """Compaction writes the membership the archived law decided; restoring reads back each
+    configuration with its first decree number, the pending change and where it passed."""
+    again = decode_record(encode_record(Members(20, MEMBERSHIP)))
+    assert isinstance(again, Members) and again.at == 20
+    m = again.membership
+    assert (m.genesis, m.alpha, m.pending_until, m.changed_at, m.taken) == ("g1", 8, 13, 5, 1)
+    assert m.configs == MEMBERSHIP.configs
+    assert m.at(12, known=20) == frozenset({0xABC, 0xDEF, 7})
+    assert m.at(13, known=20) == frozenset({0xABC, 7})
+    noted = Membership("g1", 8, list(MEMBERSHIP.configs), void=[(9, "one at a time")])
+    assert decode_record(encode_record(Members(1, noted))).membership.void == []   # not kept
 
 
 @pytest.mark.parametrize("record", [r for r in RECORDS if encode_record(r)[1:]],
@@ -132,18 +168,25 @@ def test_every_truncation_is_corrupt_or_a_shorter_valid_record(record: Any) -> N
         except CorruptRecord:
             continue
         # only the variable-length kinds may decode a prefix, and then to a prefix of the batch
-        assert isinstance(again, (Seat, Passed, Votes)), cut
+        assert isinstance(again, (Identity, Passed, Votes)), cut
         if isinstance(again, (Passed, Votes)):
             assert again.entries == record.entries[: len(again.entries)]
 
 
 # ---------------------------------------------------------------- properties
 
-packed_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**31 - 1))
+packed_ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(-1, 2**63 - 1))
 decrees = st.builds(Decree, st.text(max_size=10), st.binary(max_size=30))
 entries = st.lists(st.tuples(st.integers(0, 2**64 - 1), decrees), max_size=5).map(tuple)
+identities = st.integers(1, 2**48 - 1)
+memberships = st.builds(
+    Membership, st.text("abc123", min_size=1, max_size=8), st.integers(1, 2**20),
+    st.lists(st.tuples(st.integers(0, 2**40), st.frozensets(identities, min_size=1, max_size=5)),
+             min_size=1, max_size=4),
+    st.integers(0, 2**40), st.integers(0, 2**40), st.integers(0, 2**20))
 records = st.one_of(
-    st.builds(Seat, st.text(max_size=20), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+    st.builds(Identity, st.text(max_size=20), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    st.builds(Members, st.integers(0, 2**64 - 1), memberships),
     st.builds(Promise, packed_ballots),
     st.builds(Tried, packed_ballots),
     st.builds(Votes, packed_ballots, entries),
@@ -162,7 +205,7 @@ def _decodes_or_corrupt(data: bytes) -> None:
         record = decode_record(data)
     except CorruptRecord:
         return
-    assert isinstance(record, (Seat, Promise, Tried, Votes, Passed, Archived))
+    assert isinstance(record, (Identity, Members, Promise, Tried, Votes, Passed, Archived))
 
 
 @given(st.binary(max_size=80))
@@ -170,7 +213,7 @@ def test_property_random_bytes_decode_or_raise_corrupt(data: bytes) -> None:
     _decodes_or_corrupt(data)
 
 
-@given(st.sampled_from([b"S", b"P", b"T", b"V", b"L", b"A"]), st.binary(max_size=80))
+@given(st.sampled_from([b"I", b"M", b"P", b"T", b"V", b"L", b"A"]), st.binary(max_size=80))
 def test_property_random_bodies_of_known_kinds_decode_or_raise_corrupt(
         kind: bytes, body: bytes) -> None:
     _decodes_or_corrupt(kind + body)

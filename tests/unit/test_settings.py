@@ -48,3 +48,18 @@ def test_the_rules_changed_read_back_as_the_same_rules() -> None:
 def test_a_bad_paxos_rules_names_what_to_fix(text: str, says: str) -> None:
     with pytest.raises(SettingsError, match=f"PAXOS_RULES.*{says}"):
         Settings.from_env({"PAXOS_RULES": text})
+
+
+def test_the_identity_picks_a_ledger_named_by_its_twelve_hex_digits() -> None:
+    s = Settings.from_env({"PAXOS_IDENTITY": "00000000abcd", "PAXOS_LEDGER_DIR": "/l",
+                           "PAXOS_PARLIAMENT": "p"})
+    assert s.identity == "00000000abcd"
+    assert str(s.ledger_path(0xABCD)) == "/l/p-00000000abcd.ledger"
+    assert Settings.from_env({"PAXOS_IDENTITY": "1"}, identity="2").identity == "2"
+    assert Settings.from_env({}).identity is None
+
+
+@pytest.mark.parametrize("bad", ["0", "xyz", "1000000000000", "-1"])
+def test_a_bad_identity_names_the_option(bad: str) -> None:
+    with pytest.raises(SettingsError, match="--identity"):
+        Settings.from_env({}, identity=bad)
