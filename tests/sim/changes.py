@@ -45,17 +45,20 @@ class Changes:
     #: come back from a lost ledger under the same identity
     check_stamps = True
     new_identity = True
+    #: steps a member must be down before the god removes it (and admits another)
+    gone_after = 30
 
-    def setup_changes(self: Simulation) -> None:
-        self.target = len(self.nodes)
+    def setup_changes(self: Simulation, voters: int | None = None) -> None:
+        self.target = voters or len(self.nodes)
         self.stamps: dict[int, int] = {}          # Redis's "stamps": the highest shown
         self.gone_since: dict[int, int] = {}      # member -> step it was last seen down
         self.retired: list[Node] = []
         self.asked: dict[object, int] = {}        # change -> step last asked (not again soon)
         #: every membership any priest's law has held: none may lose its majority for good
-        self.configs_seen: set[frozenset[int]] = {frozenset(n.id for n in self.nodes)}
+        self.configs_seen: set[frozenset[int]] = {self.founders}
         for key in ("joins", "leaves", "replacements", "duplicates_refused", "moves",
-                    "old_copies_caught", "old_copies_same", "changes_asked", "changes_made"):
+                    "old_copies_caught", "old_copies_same", "changes_asked", "changes_made",
+                    "back_removed"):
             self.counts[key] = 0
 
     # ------------------------------------------------------------ the world's new events
@@ -115,6 +118,16 @@ class Changes:
             if rng.random() < backup:
                 node.backups.append((list(node.durable), copy.deepcopy(node.archive)))
                 del node.backups[:-3]
+
+    def note_return(self: Simulation, node: Node) -> None:
+        """Count a priest restarted sure it is a member after the law removed it (it knows
+        less law than the others): until it learns, it may lead with the old membership."""
+        priest = node.priest
+        others = [n.priest for n in self.nodes if n.priest is not None and n is not node]
+        if priest is not None and others and node.id in priest.law.members.latest():
+            newest = max(others, key=lambda p: p.law.known).law
+            if newest.known > priest.law.known and node.id not in newest.members.latest():
+                self.counts["back_removed"] += 1
 
     def can_lose(self: Simulation, node: Node) -> bool:
         """Lose ``node`` for good only while every membership any law held keeps a majority

@@ -36,6 +36,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from changes import Changes
 from world import Faults, Node, Packet, Violation, snapshot
@@ -69,8 +70,11 @@ class Simulation(Changes):
     def __init__(self, seed: int, *, priests: int = 5, steps: int = 500,
                  liveness_bound: int = 400, faults: Faults | None = None,
                  priest_class: type[Priest] = Priest, rules: Rules | None = None,
-                 check_durability: bool = True, alpha: int = 6) -> None:
+                 check_durability: bool = True, alpha: int = 6,
+                 founders: int | None = None, voters: int | None = None,
+                 thrifty: bool | None = None) -> None:
         self.seed = seed
+        self.alpha, self.priests = alpha, priests
         self.rng = random.Random(seed)
         self.steps = steps
         self.liveness_bound = liveness_bound
@@ -78,7 +82,8 @@ class Simulation(Changes):
         self.priest_class = priest_class
         self.rules = rules or Rules(window=8, batch=4, resend_ticks=2, inquiry_ticks=2,
                                     retry_ticks=3, president_ticks=6, law_memory=3,
-                                    dedup_window=60, thrifty=seed % 2 == 0,
+                                    dedup_window=60,
+                                    thrifty=seed % 2 == 0 if thrifty is None else thrifty,
                                     law_memory_bytes=16 if seed % 3 == 1 else 64 << 20,
                                     batch_bytes=12 if seed % 5 == 2 else 1 << 20,
                                     window_bytes=30 if seed % 5 == 3 else 8 << 20)
@@ -86,7 +91,10 @@ class Simulation(Changes):
         ids = self.rng.sample(range(1, 1 << 48), priests)
         self.nodes = [Node(i, [Identity("sim", i)]) for i in ids]
         self.node_of = {node.id: node for node in self.nodes}
-        self.founding = Founding(f"g{seed}", alpha, tuple(ids)).decree()
+        #: the founding's members: the first ``founders`` priests (every one by default);
+        #: the others start as listeners, and the god admits them up to ``voters``
+        self.founders = frozenset(ids[:founders])
+        self.founding = Founding(f"g{seed}", alpha, tuple(ids[:founders])).decree()
         for node in self.nodes:
             node.priest = priest_class.restore(node.durable, self.rules, node.archive)
         self.net: list[Packet] = []
@@ -104,17 +112,22 @@ class Simulation(Changes):
                        "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0,
                        "compactions": 0, "late_copies": 0,
                        "receipts": 0, "receipt_answers": 0}
-        self.setup_changes()
+        self.setup_changes(voters)
         self.petitioned[self.founding.petition] = self.founding
         for node in self.nodes:                  # god's founding reaches every founder
-            self.act(node, lambda p: p.found(self.founding), may_crash=False)
+            if node.id in self.founders:
+                self.act(node, lambda p: p.found(self.founding), may_crash=False)
 
     # ------------------------------------------------------------ the world
 
+    #: what the replay command adds to name a scenario (see :class:`Churn`)
+    scenario = ""
+
     def fail(self, what: str) -> None:
+        alpha = f" --alpha {self.alpha}" if self.alpha != 6 else ""
         raise Violation(f"seed {self.seed} step {self.now}: {what}\n"
                         f"  replay: python tests/sim/simulator.py --seed {self.seed}"
-                        f" --steps {self.steps} --priests {len(self.nodes)}")
+                        f" --steps {self.steps} --priests {self.priests}{self.scenario}{alpha}")
 
     def act(self, node: Node, action: Callable[[Priest], Effects], *, may_crash: bool) -> None:
         """Step one priest, then persist, then send: the runtime's order, with crash points."""
@@ -184,6 +197,7 @@ class Simulation(Changes):
 
     def restart(self, node: Node) -> None:
         node.priest = self.priest_class.restore(node.durable, self.rules, node.archive)
+        self.note_return(node)
 
     def compact(self, node: Node, every: int = 4) -> None:
         """The runtime's compaction, between steps, with crash points inside it."""
@@ -348,7 +362,7 @@ class Simulation(Changes):
                 self.compact(node)
         self.change_faults()
         self.listen()
-        self.steward(patience=30)
+        self.steward(patience=self.gone_after)
         self.retry_petitions(every=12)
         self.god(patience=10)
         self.deliver_some(rng.randint(1, 10))
@@ -361,7 +375,7 @@ class Simulation(Changes):
             self.act(node, lambda p: p.tick(), may_crash=False)
             self.compact(node)
         self.listen()
-        self.steward(patience=30)
+        self.steward(patience=self.gone_after)
         self.retry_petitions(every=8)
         self.god(patience=6)
         self.deliver_some(len(self.net))
@@ -390,11 +404,34 @@ class Simulation(Changes):
         return self
 
 
-def run_seeds(seeds: range, *, steps: int = 500, priests: int = 5) -> dict[str, int]:
+class Churn(Simulation):
+    """Membership churn (``--churn``): a founding of 3 of the 5 priests, the other two
+    standing by as listeners.  The god keeps 3 voting and removes a member that is down
+    for 5 steps, then admits a listener in its place (two changes); priests crash a
+    quarter as often but stay down about 33 steps, so a replaced member comes back still
+    sure it sits; partitions come five times as often and last about 20 steps; no rival
+    presidents, and presidents send begin ballots to every member.  Every other fault as
+    by default.  Faulty membership rules are caught here (``test_simulation``)."""
+
+    gone_after = 5
+    scenario = " --churn"
+
+    def __init__(self, seed: int, **kwargs: Any) -> None:
+        kwargs.setdefault("founders", 3)
+        kwargs.setdefault("voters", 3)
+        kwargs.setdefault("thrifty", False)
+        kwargs.setdefault("faults", Faults(crash=0.005, restart=0.03, partition=0.05,
+                                           heal=0.05, rival=0.0))
+        super().__init__(seed, **kwargs)
+
+
+def run_seeds(seeds: range, *, steps: int = 500, priests: int = 5, churn: bool = False,
+              alpha: int = 6) -> dict[str, int]:
     """Run many seeds; raise the first :class:`Violation`; return the totals."""
     totals = {"seeds": 0, "steps": 0, "decrees": 0, "petitions": 0}
+    kind = Churn if churn else Simulation
     for seed in seeds:
-        sim = Simulation(seed, priests=priests, steps=steps).run()
+        sim = kind(seed, priests=priests, steps=steps, alpha=alpha).run()
         totals["seeds"] += 1
         totals["steps"] += sim.now
         totals["decrees"] += len(sim.chosen)
@@ -406,16 +443,18 @@ def run_seeds(seeds: range, *, steps: int = 500, priests: int = 5) -> dict[str, 
     return totals
 
 
-def _chunk(args: tuple[int, int, int, int]) -> dict[str, int]:
-    start, stop, steps, priests = args
-    return run_seeds(range(start, stop), steps=steps, priests=priests)
+def _chunk(args: tuple[int, int, int, int, bool, int]) -> dict[str, int]:
+    start, stop, steps, priests, churn, alpha = args
+    return run_seeds(range(start, stop), steps=steps, priests=priests, churn=churn, alpha=alpha)
 
 
 def run_parallel(start: int, stop: int, *, steps: int = 500, priests: int = 5,
-                 jobs: int = 1) -> dict[str, int]:
-    """``run_seeds`` over ``jobs`` processes (seeds split into chunks); totals summed."""
-    size = 250
-    chunks = [(a, min(a + size, stop), steps, priests) for a in range(start, stop, size)]
+                 jobs: int = 1, churn: bool = False, alpha: int = 6,
+                 size: int = 250) -> dict[str, int]:
+    """``run_seeds`` over ``jobs`` processes (seeds split into chunks of ``size``); totals
+    summed."""
+    chunks = [(a, min(a + size, stop), steps, priests, churn, alpha)
+              for a in range(start, stop, size)]
     if jobs <= 1:
         results = [_chunk(c) for c in chunks]
     else:
@@ -436,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--priests", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=1, help="processes to spread seeds over")
+    parser.add_argument("--churn", action="store_true", help="the membership scenario (Churn)")
+    parser.add_argument("--alpha", type=int, default=6, help="the founding's alpha")
     args = parser.parse_args(argv)
     if args.seed is not None:
         start, stop = args.seed, args.seed + 1
@@ -443,12 +484,14 @@ def main(argv: list[str] | None = None) -> int:
         start, stop = (int(x) for x in args.seeds.split(":"))
     began = time.perf_counter()
     try:
-        totals = run_parallel(start, stop, steps=args.steps, priests=args.priests, jobs=args.jobs)
+        totals = run_parallel(start, stop, steps=args.steps, priests=args.priests, jobs=args.jobs,
+                              churn=args.churn, alpha=args.alpha)
     except Violation as exc:
         print(exc)
         return 1
     elapsed = time.perf_counter() - began
-    print(f"seeds {start}:{stop} x {args.steps} steps, {args.priests} priests: "
+    scenario = (" churn" if args.churn else "") + (f" alpha {args.alpha}" if args.alpha != 6 else "")
+    print(f"seeds {start}:{stop} x {args.steps} steps, {args.priests} priests{scenario}: "
           f"0 violations, liveness met in every seed")
     print(f"simulated steps {totals['steps']} in {elapsed:.1f} s "
           f"({totals['steps'] / elapsed:.0f} steps/s over {args.jobs} process(es))")
