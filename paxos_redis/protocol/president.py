@@ -219,6 +219,9 @@ class President:
         room = rules.window - len(self.proposals)
         members: frozenset[int] | None = None
         until = 0
+        # below ``start`` a priest that promised knows every decree passed, and may have
+        # forgotten its votes there: those numbers are learned, never proposed
+        self.next_n = max(self.next_n, self.start)
         while room > 0 and (self.flight_bytes < rules.window_bytes or not self.proposals):
             while law.is_passed(self.next_n) or self.next_n in self.proposals:
                 self.next_n += 1

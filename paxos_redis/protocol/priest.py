@@ -284,13 +284,18 @@ class Priest:
         if not m.entries:
             return
         self._follow(m)
+        law = self.law
+        # never vote at a number where another decree is known to have passed
+        entries = tuple(e for e in m.entries if (d := law.get(e[0])) is None or d == e[1])
+        if not entries:
+            return
         votes = self.votes
-        new = tuple(e for e in m.entries if votes.get(e[0]) != (m.ballot, e[1]))
+        new = tuple(e for e in entries if votes.get(e[0]) != (m.ballot, e[1]))
         if new:                                # a resent begin ballot: its votes are written
             self.next_bal = m.ballot           # the Votes record carries the new promise
             self.write(Votes(m.ballot, new))
             self._note_votes(m.ballot, new)
-        numbers = tuple(n for n, _ in m.entries)
+        numbers = tuple(n for n, _ in entries)
         self.send(m.sender, Voted(self.id, m.ballot, self.law.known, numbers))
         if m.receipt is not None and m.receipt[0] == numbers[0]:
             n, citizen, of = m.receipt

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from faulty import ForgetfulPriest, HeedlessPriest, ShortQuorumPriest
-from simulator import Faults, Simulation, Violation, run_parallel
+from faulty import EagerPriest, ForgetfulPriest, HastyPriest, HeedlessPriest, ShortQuorumPriest
+from simulator import Churn, Faults, Simulation, Violation, run_parallel
 
 from paxos_redis.protocol import Rules
 
@@ -126,13 +126,14 @@ def test_violation_prints_a_command_that_replays_it() -> None:
 
 # ---------------------------------------------------------------- membership's checks can fail
 
-def first_violation_of(variant: type[Simulation], rates: tuple[float, ...],
-                       seeds: int = 2000) -> str:
-    """The first safety violation a run of ``variant`` finds, with membership changes at
-    ``rates`` (see changes.py) instead of the default ones."""
+def first_violation_of(variant: type[Simulation], rates: tuple[float, ...] | None = None,
+                       seeds: int = 2000, **kwargs: object) -> str:
+    """The first safety violation a run of ``variant`` (made with ``kwargs``) finds, with
+    membership changes at ``rates`` (see changes.py) if given instead of the default ones."""
     for seed in range(seeds):
-        sim = variant(seed)
-        sim.rates = rates
+        sim = variant(seed, **kwargs)  # type: ignore[arg-type]
+        if rates is not None:
+            sim.rates = rates
         try:
             sim.run()
         except Violation as exc:
@@ -153,3 +154,30 @@ def test_catches_a_priest_back_under_its_identity_with_an_empty_ledger() -> None
         new_identity = False
     found = first_violation_of(Amnesiac, (0.03, 0.01, 0.05, 0.01, 0.0, 0.0))
     assert "two decrees passed" in found, found
+
+
+# A change that takes effect at once, or two changes in flight, is safe as long as
+# two presidents' views of a decree number's membership are at most one change apart.
+# Churn (see simulator.py) replaces members that are down, and they come back.
+
+@pytest.mark.parametrize(("variant", "alpha"), [(HastyPriest, 2), (EagerPriest, 256)],
+                         ids=["takes_effect_at_once", "two_changes_in_flight"])
+def test_catches_a_faulty_membership_rule(variant: type, alpha: int) -> None:
+    found = first_violation_of(Churn, priest_class=variant, alpha=alpha)
+    assert "two decrees passed" in found, found
+    Churn(int(found.split()[1]), alpha=alpha).run()     # the correct core passes that seed
+
+
+@pytest.mark.parametrize("alpha", [2, 256])
+def test_membership_churn_on_the_correct_core(alpha: int) -> None:
+    """The scenario finds nothing wrong with the real rules, over more seeds than either
+    variant needs (the README gives longer runs)."""
+    totals = run_parallel(0, 60, churn=True, alpha=alpha, jobs=JOBS, size=30)
+    assert totals["seeds"] == 60
+    assert totals["changes_made"] > 60 and totals["back_removed"] > 0
+
+
+def test_a_late_promiser_that_knows_more_law_is_not_outvoted() -> None:
+    """Seed 1284 of --churn at alpha 2 once passed a petition and an olive day at decree 52:
+    the president proposed below the law a late promiser knew, and that priest voted there."""
+    Churn(1284, alpha=2).run()
