@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,10 +121,20 @@ def _redis(settings: Settings):  # type: ignore[no-untyped-def]
     return client
 
 
+def _stop_signals() -> threading.Event:
+    """SIGTERM and SIGINT from here on ask for a clean stop (exit 0), also while the
+    process is still opening its ledger or waiting for Redis."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    return stopping
+
+
 def cmd_priest(args: argparse.Namespace) -> int:
+    stopping = _stop_signals()
     settings = _settings(args)
     redis = _redis(settings)
-    worker = Worker(settings, redis, open_ledger(settings))
+    worker = Worker(settings, redis, open_ledger(settings), stopping=stopping)
     gc.set_threshold(*PRIEST_GC)
     worker.run()
     return 0
@@ -136,10 +147,9 @@ def cmd_god(args: argparse.Namespace) -> int:
                        "PAXOS_PRIESTS)")
     if args.remove_after <= 0:
         raise CliError(f"--remove-after must be positive, got {args.remove_after:g}")
-    god = God(settings, _redis(settings), remove_after_s=args.remove_after)
+    stopping = _stop_signals()
+    god = God(settings, _redis(settings), remove_after_s=args.remove_after, stopping=stopping)
     god.provision()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: god.stop())
     log.info("god: parliament %r, %d voters wanted; watching", settings.parliament,
              settings.priests)
     god.run()

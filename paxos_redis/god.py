@@ -54,7 +54,7 @@ class God:
     def __init__(self, settings: Settings, redis: Any, *, poll_ms: int = 50,
                  election_ms: int = 600, found_after_s: float = 5.0,
                  remove_after_s: float = 30.0, change_every_s: float = 1.0,
-                 alpha: int = ALPHA) -> None:
+                 alpha: int = ALPHA, stopping: threading.Event | None = None) -> None:
         if settings.priests is None:
             raise ValueError("god needs the number of voting priests: --priests N or "
                              "PAXOS_PRIESTS")
@@ -68,7 +68,7 @@ class God:
         self.remove_after_s = remove_after_s
         self.change_every_s = change_every_s
         self.alpha = alpha
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         self.elections = 0
         self.changes = 0
         self.wire = Wire(settings.parliament, settings.secret)

@@ -96,7 +96,8 @@ class Worker:
     """Runs one priest: its core, its file ledger and its messenger."""
 
     def __init__(self, settings: Settings, redis: Any, ledger: FileLedger,
-                 *, consumer: str | None = None) -> None:
+                 *, consumer: str | None = None,
+                 stopping: threading.Event | None = None) -> None:
         self.settings = settings
         self.redis = redis
         self.ledger = ledger
@@ -128,7 +129,7 @@ class Worker:
         #: reply streams written since then (their TTL is set again within the minute)
         self.ttl_dirty: dict[Any, None] = {}
         self.ttl_epoch = 0
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()   # set by SIGTERM even before run()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
         self.next_heartbeat = 0.0
@@ -159,7 +160,8 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stopping.set())
-        self._retrying(self.start)
+        if not self.stopping.is_set():                  # stopped while it was starting
+            self._retrying(self.start)
         while not self.stopping.is_set():
             self._retrying(self.step)
         self.close()

@@ -98,8 +98,8 @@ class MembershipFaults:
         p = self.parliament
         priest = p.on_host[host].priest                 # type: ignore[union-attr]
         members = self._members()
-        if kind == "scale_down" and len(p.running()) <= MIN_RUNNING:
-            return False
+        if kind == "scale_down" and (len(p.running()) <= MIN_RUNNING or priest is None):
+            return False        # a priest not beating yet may not have its handlers yet
         if priest is not None and priest not in members:
             return True                                 # a listener
         minority = (len(self.current) - 1) // 2

@@ -7,6 +7,7 @@ messenger's flush wrapped to record which came first.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -304,3 +305,22 @@ def test_a_priest_that_does_not_preside_sleeps_through_ticks_and_counts_them(
         w.next_tick = time.monotonic() + w.tick_s
         w.step()
         assert blocks[-1] <= w.settings.tick_ms
+
+
+def test_a_priest_stopped_while_it_starts_takes_no_claim_and_writes_nothing(
+        tmp_path: Path) -> None:
+    """SIGTERM that arrives while the process still opens its ledger (the entry point's
+    handler sets the event the worker is given) stops it cleanly before it serves."""
+    settings = Settings(ledger_dir=tmp_path, parliament=PARLIAMENT)
+    redis = fakeredis.FakeRedis()
+    path = settings.ledger_path(P0)
+    stopping = threading.Event()
+    w = Worker(settings, redis, FileLedger.open(path, create=Identity(PARLIAMENT, P0)),
+               stopping=stopping)
+    size = path.stat().st_size
+    stopping.set()                                      # the signal, before run()
+    w.run()
+    assert redis.get(w.keys.claim(P0)) is None and not redis.exists(w.keys.heartbeat(P0))
+    assert path.stat().st_size == size
+    with FileLedger.open(path) as ledger:              # closed, so it opens again
+        assert [type(r) for r in ledger.records] == [Identity]
