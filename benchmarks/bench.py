@@ -7,7 +7,7 @@
     python benchmarks/bench.py --sweep [--sweep-priests 3,5,7] [--sweep-payloads 10,100,1024,20480]
     python benchmarks/bench.py --window-sweep [1,16,64,256,1024]
 
-The paxos-redis side is ``paxos-redis bench`` (the package's :mod:`paxos_redis.bench`:
+The paxos-redis side is ``paxos-redis bench`` (the package's :mod:`paxos_redis.tools.bench`:
 its own redis-server, a god and N priest processes with fsynced ledgers, citizen
 processes); the peer is PySyncObj (``peer.py``: N node processes and a client process),
 with the same number of replicas on the same machine.  It prints one table (both systems
@@ -31,14 +31,14 @@ import results  # noqa: E402
 import sides  # noqa: E402
 import sweep  # noqa: E402
 
-from paxos_redis.bench.cluster import Children  # noqa: E402
+from paxos_redis.tools.bench.cluster import Children  # noqa: E402
 
 
 def priest_profiled(out: str) -> None:
     """``paxos-redis priest`` under cProfile with a CPU-time clock (blocking waits cost 0)."""
     import cProfile
 
-    from paxos_redis.cli import main as cli_main
+    from paxos_redis.tools.cli import main as cli_main
     prof = cProfile.Profile(time.process_time)
     prof.enable()
     try:

@@ -26,7 +26,7 @@ from checkout import REPO  # noqa: E402  (first: this checkout's paxos_redis)
 
 def run(args: argparse.Namespace, ledger_dir: str | None) -> dict[str, Any]:
     """One sequential phase: its ledgers' filesystem, rate and latency percentiles in ms."""
-    command = [sys.executable, "-m", "paxos_redis.cli", "bench", "--mode", "seq", "--idle", "0",
+    command = [sys.executable, "-m", "paxos_redis.tools.cli", "bench", "--mode", "seq", "--idle", "0",
                "--quiet", "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                "--priests", str(args.priests), "--json", "-"]
     if ledger_dir is not None:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import checkout  # noqa: F401  (first: this checkout's paxos_redis, whatever the cwd)
 
-from paxos_redis.compaction import compact, due  # noqa: E402
-from paxos_redis.ledger import FileLedger  # noqa: E402
+from paxos_redis.messengers.wire import Wire  # noqa: E402
 from paxos_redis.protocol import Ballot, Decree, Founding, Identity, Priest, Rules  # noqa: E402
+from paxos_redis.protocol.compaction import compact, due  # noqa: E402
 from paxos_redis.protocol.messages import SuccessfulBallot  # noqa: E402
-from paxos_redis.wire import Wire  # noqa: E402
+from paxos_redis.storage.ledger import FileLedger  # noqa: E402
 
 STAGES = ("open", "receive", "append", "sync", "compact")
 

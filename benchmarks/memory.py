@@ -3,7 +3,7 @@
     python benchmarks/memory.py [--decrees 1000000] [--priests 5] [--payload 100]
                                 [--inflight 1024] [--batch 256] [--out PATH] [--no-results]
 
-Through :class:`paxos_redis.bench.cluster.Cluster` it starts its own redis-server on a
+Through :class:`paxos_redis.tools.bench.cluster.Cluster` it starts its own redis-server on a
 free port, a god and N priest processes (ledgers fsynced on a real disk), then a
 separate citizen process that passes ``--decrees`` petitions with
 ``AsyncClient.petition_many``, ``--inflight`` at a time in batches of ``--batch``.
@@ -29,10 +29,11 @@ from typing import Any
 
 from checkout import HERE  # noqa: E402  (first: this checkout's paxos_redis)
 
-from paxos_redis.bench.cluster import BenchError, Cluster  # noqa: E402
-from paxos_redis.bench.procfs import machine, peak_rss_kib  # noqa: E402
+from paxos_redis.errors import BenchError
+from paxos_redis.messengers.heartbeat import read_roster  # noqa: E402
 from paxos_redis.protocol import Rules  # noqa: E402
-from paxos_redis.roster import read_roster  # noqa: E402
+from paxos_redis.tools.bench.cluster import Cluster
+from paxos_redis.tools.bench.procfs import machine, peak_rss_kib  # noqa: E402
 
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
 SAMPLE_S = 1.0
@@ -52,7 +53,7 @@ def rss_kib(pid: int) -> int | None:
 
 def citizen(a: argparse.Namespace) -> None:
     """Pass ``a.decrees`` petitions, ``a.inflight`` in flight in batches of ``a.batch``."""
-    from paxos_redis.aio import AsyncClient
+    from paxos_redis.citizen.aio import AsyncClient
     from paxos_redis.errors import PaxosError
 
     payload = b"x" * a.payload
@@ -182,7 +183,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def rules_text() -> dict[str, int]:
-    from paxos_redis.settings import Settings
+    from paxos_redis.runtime.settings import Settings
     rules: Rules = Settings().rules
     return {"law_memory": rules.law_memory, "dedup_window": rules.dedup_window,
             "window": rules.window, "batch": rules.batch}

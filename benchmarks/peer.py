@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from paxos_redis.bench.cluster import Children, free_port
-from paxos_redis.bench.measure import latency_ms
-from paxos_redis.bench.procfs import cpu_seconds, peak_rss_kib
+from paxos_redis.tools.bench.cluster import Children, free_port
+from paxos_redis.tools.bench.measure import latency_ms
+from paxos_redis.tools.bench.procfs import cpu_seconds, peak_rss_kib
 
 HERE = Path(__file__).resolve()
 DURABILITY = "in-memory journal, no fsync (PySyncObj's default)"

@@ -135,7 +135,7 @@ def window_table(px: dict[str, Any]) -> str:
 
 
 def machine_line(px: dict[str, Any] | None) -> str:
-    from paxos_redis.bench.procfs import machine
+    from paxos_redis.tools.bench.procfs import machine
     m = (px or {}).get("machine") or machine()
     return (f"Machine: nproc={m['nproc']}, CPU: {m['cpu']}, Python {m['python']}, "
             f"{m['redis_server']}, PySyncObj {peer.version()}, Linux {m['kernel']}")

@@ -9,8 +9,8 @@ from typing import Any
 
 import peer
 
-from paxos_redis.bench import BenchError, BenchOptions, Progress, run
-from paxos_redis.bench.cluster import Children
+from paxos_redis.tools.bench import BenchError, BenchOptions, Progress, run
+from paxos_redis.tools.bench.cluster import Children
 
 #: PySyncObj phases: no batching one at a time; the same window as paxos-redis; then one
 #: ``tput-wide-W`` per ``--pso-window`` W (its throughput grows with the window until it

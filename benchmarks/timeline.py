@@ -22,16 +22,16 @@ from typing import Any
 
 import checkout  # noqa: F401  (first: this checkout's paxos_redis, whatever the cwd)
 
-from paxos_redis.bench.cluster import Cluster  # noqa: E402
+from paxos_redis.tools.bench.cluster import Cluster  # noqa: E402
 
 
 def priest_timed(out: str) -> None:
     """``paxos-redis priest``, writing per step that voted: identity, petition, read, commit,
     fsync start, fsync end and end of step (monotonic seconds)."""
-    from paxos_redis.cli import main as cli_main
-    from paxos_redis.messenger import Messenger
+    from paxos_redis.messengers.streams import Messenger
     from paxos_redis.protocol.messages import BeginBallot
-    from paxos_redis.worker import Worker
+    from paxos_redis.runtime.worker import Worker
+    from paxos_redis.tools.cli import main as cli_main
 
     marks: dict[str, float] = {}
     log = open(out, "w", buffering=1)                     # noqa: SIM115 - open for the run
@@ -65,8 +65,8 @@ def priest_timed(out: str) -> None:
 
 def citizen_run(cluster: Cluster, petitions: int, payload: int) -> tuple[dict, dict, dict]:
     """Petition one at a time; (send time, receipt times, answer time) per petition id."""
-    from paxos_redis.citizens import Receipt
-    from paxos_redis.client import Client
+    from paxos_redis.citizen.client import Client
+    from paxos_redis.messengers.citizens import Receipt
 
     sent: dict[str, float] = {}
     receipts: dict[str, list[float]] = defaultdict(list)

@@ -5,7 +5,7 @@
 1. ``transport``: two processes on the parliament's own redis-server, XADD -> XREAD (BLOCK)
    -> XADD -> XREAD, one at a time: the round trip a decree's hops are made of, with no
    Parliament in it (the issue calibrated it at p50 0.31 ms on this machine kind).
-2. ``seq`` and ``saturated``: a parliament (:class:`paxos_redis.bench.cluster.Cluster`),
+2. ``seq`` and ``saturated``: a parliament (:class:`paxos_redis.tools.bench.cluster.Cluster`),
    one blocking citizen petitioning one at a time, then an ``AsyncClient`` with
    ``--window`` petitions in flight; CPU-us per decree of every process, by priest (the
    president marked), of redis-server and of the citizen (this process).
@@ -29,15 +29,15 @@ from typing import Any
 
 from checkout import REPO  # noqa: E402  (first: this checkout's paxos_redis)
 
-from paxos_redis.aio import AsyncClient  # noqa: E402
-from paxos_redis.bench.cluster import Cluster  # noqa: E402
-from paxos_redis.bench.procfs import cpu_seconds  # noqa: E402
-from paxos_redis.client import Client  # noqa: E402
-from paxos_redis.connection import connect  # noqa: E402
+from paxos_redis.citizen.aio import AsyncClient  # noqa: E402
+from paxos_redis.citizen.client import Client  # noqa: E402
+from paxos_redis.messengers.connection import connect  # noqa: E402
+from paxos_redis.tools.bench.cluster import Cluster  # noqa: E402
+from paxos_redis.tools.bench.procfs import cpu_seconds  # noqa: E402
 
 ECHO = """
 import sys
-from paxos_redis.connection import connect
+from paxos_redis.messengers.connection import connect
 r, last = connect(sys.argv[1]), b"$"
 while True:
     for _, entries in r.xread({"where:ping": last}, block=0, count=10) or []:

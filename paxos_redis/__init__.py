@@ -3,9 +3,9 @@
 Citizens use :class:`Client` (or :class:`AsyncClient`) to petition decrees and read the law.
 """
 
-from .aio import AsyncClient
-from .client import Client
-from .errors import (
+from paxos_redis.citizen.aio import AsyncClient
+from paxos_redis.citizen.client import Client
+from paxos_redis.errors import (
     DecreeTooLarge,
     ParliamentUnavailable,
     PaxosError,

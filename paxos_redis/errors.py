@@ -63,3 +63,80 @@ class DecreeTooLarge(PaxosError, ValueError):
 
 class ParliamentUnavailable(PaxosError):
     """The Parliament (or the Redis its messengers use) could not be reached or asked."""
+
+
+class ProtocolError(PaxosError, ValueError):
+    """Input that breaks the protocol's rules: a malformed message or ledger record."""
+
+
+class MalformedMessage(ProtocolError):
+    """A stream entry that cannot be decoded into a message; names the field at fault."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"malformed message field {field!r}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class CorruptRecord(ProtocolError):
+    """A ledger record whose bytes do not decode."""
+
+
+class Refused(ProtocolError):
+    """A message that is well formed but not ours: wrong parliament or failed authentication."""
+
+
+class LawConflict(PaxosError):
+    """A priest was told a different decree at a number whose decree it knows: two decrees
+    passed at one number, which the protocol exists to prevent.  Not a malformed message
+    to drop: the priest must stop, loudly, and keep its ledger for an operator."""
+
+
+class LedgerError(PaxosError):
+    """Base of every ledger error."""
+
+
+class LedgerMissing(LedgerError):
+    """There is no ledger where one was expected."""
+
+
+class LedgerLocked(LedgerError):
+    """Another process (or another open in this one) owns the ledger."""
+
+
+class LedgerFailed(LedgerError):
+    """A sync failed: the ink did not dry, so this priest must stop rather than answer."""
+
+
+class CorruptLedger(LedgerError):
+    """The ledger is damaged somewhere other than a torn tail (or is not a ledger at all)."""
+
+    def __init__(self, path: object, offset: int, problem: str) -> None:
+        super().__init__(
+            f"ledger {path} is corrupt at byte {offset}: {problem}. The ledger was left "
+            "untouched; restore it from a backup or inspect it before restarting this priest")
+        self.path, self.offset, self.problem = path, offset, problem
+
+
+class IdentityTaken(LedgerError):
+    """Another process acts as this priest (a copy of the ledger elsewhere, or a twin)."""
+
+
+class LedgerForgot(LedgerError):
+    """The ledger is older than one its priest ran with: restored from an old copy."""
+
+
+class SettingsError(PaxosError, ValueError):
+    """A bad option value; the message names the option and the value."""
+
+
+class MembersError(PaxosError):
+    """A change refused before it was sent, or not seen taking effect; one line."""
+
+
+class CliError(PaxosError):
+    """A failure reported as one line, without a traceback."""
+
+
+class BenchError(PaxosError):
+    """The benchmark could not run or a process under test failed; the message says which."""

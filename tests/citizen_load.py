@@ -1,4 +1,4 @@
-"""Concurrent citizens for process tests: load through :class:`paxos_redis.client.Client`.
+"""Concurrent citizens for process tests: load through :class:`paxos_redis.citizen.client.Client`.
 
 :class:`Citizens` drives concurrent load: each petition has its own pid (and a body equal
 to that pid, so a ledger's ``N,DECREE`` lines name the petition); a
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from processes import wait_for
 
-from paxos_redis.client import Client
+from paxos_redis.citizen.client import Client
 from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
 
 # ------------------------------------------------------------------ citizens and load

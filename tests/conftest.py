@@ -10,7 +10,7 @@ import fakeredis
 import pytest
 from redis_server import RedisServer, redis_server_binary
 
-from paxos_redis.connection import connect
+from paxos_redis.messengers.connection import connect
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from paxos_redis.god import God
-from paxos_redis.identity import open_ledger
-from paxos_redis.ledger import FileLedger
 from paxos_redis.protocol import Rules
 from paxos_redis.protocol.membership import IDENTITY_BITS, name
 from paxos_redis.protocol.records import Identity
-from paxos_redis.settings import Settings
-from paxos_redis.worker import Worker
+from paxos_redis.runtime.god import God
+from paxos_redis.runtime.identity import open_ledger
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.runtime.worker import Worker
+from paxos_redis.storage.ledger import FileLedger
 
 
 class InProcessParliament:

@@ -9,7 +9,7 @@ A priest is its ledger: by default each priest process gets a ledger directory o
 with a new identity; ``Parliament(shared=True)``, or ``start_priest(ledger_dir=...)``,
 puts several in one directory (as compose's one volume does), where each takes the first
 ledger no other process holds.  Identities are found from the roster
-(:func:`paxos_redis.roster.read_roster`): a process is known by the ``pid`` its beat shows.
+(:func:`paxos_redis.messengers.heartbeat.read_roster`): a process is known by the ``pid`` its beat shows.
 The president is the live priest whose beat says so, the voters are the members its law
 names, and every wait has a deadline whose failure message carries the roster and log
 tails.  Load (concurrent citizens) lives in ``citizen_load.py``.
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paxos_redis.connection import TRANSIENT, connect
-from paxos_redis.keys import Keys
-from paxos_redis.ledger import dump, replay
+from paxos_redis.messengers.connection import TRANSIENT, connect
+from paxos_redis.messengers.heartbeat import Beat, president_of, read_roster
+from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name as hex_name
-from paxos_redis.roster import Beat, president_of, read_roster
+from paxos_redis.storage.ledger import dump, replay
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = socket.gethostname()
@@ -41,9 +41,9 @@ T = TypeVar("T")
 
 
 def cli_command() -> list[str]:
-    """``paxos-redis`` from the venv if installed there, else ``python -m paxos_redis.cli``."""
+    """``paxos-redis`` from the venv if installed there, else ``python -m paxos_redis.tools.cli``."""
     script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.tools.cli"]
 
 
 def clean_env() -> dict[str, str]:

@@ -3,7 +3,7 @@ parliament, calls ballots, keeps PAXOS_PRIESTS (``--priests N``) priests voting 
 
 import sys
 
-from paxos_redis.cli import main
+from paxos_redis.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["god", *sys.argv[1:]]))

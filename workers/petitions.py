@@ -1,4 +1,4 @@
-"""Entry point: an rq worker that runs citizens' petition jobs (paxos_redis.jobs.pass_decree).
+"""Entry point: an rq worker that runs citizens' petition jobs (paxos_redis.citizen.jobs.pass_decree).
 
 Listens on the queue named by PAXOS_QUEUE (default "petitions") of the Redis at RQ_REDIS_URL,
 or REDIS_URL when that is not set.  The jobs reach the parliament through REDIS_URL, so rq

@@ -6,7 +6,7 @@ priest (a new ledger, a new identity) when every one is held; ``--identity HEX``
 
 import sys
 
-from paxos_redis.cli import main
+from paxos_redis.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["priest", *sys.argv[1:]]))

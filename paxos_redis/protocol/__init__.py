@@ -4,14 +4,14 @@ It takes a message, a petition or a tick, and returns :class:`Effects`: ledger
 records to make durable, then messages to send, then decrees enacted.
 """
 
-from .ballot import ZERO, Ballot
-from .codec import decode, encode
-from .decree import OLIVE_DAY, Decree
-from .effects import Effects, Enacted, Receipt
-from .errors import CorruptRecord, MalformedMessage, ProtocolError
-from .law import Archive, Law, LawConflict
-from .membership import Change, Founding, Membership, name, parse_name
-from .messages import (
+from paxos_redis.errors import CorruptRecord, LawConflict, MalformedMessage, ProtocolError
+from paxos_redis.protocol.ballot import ZERO, Ballot
+from paxos_redis.protocol.codec import decode, encode
+from paxos_redis.protocol.decree import OLIVE_DAY, Decree
+from paxos_redis.protocol.effects import Effects, Enacted, Receipt
+from paxos_redis.protocol.law import Archive, Law
+from paxos_redis.protocol.membership import Change, Founding, Membership, name, parse_name
+from paxos_redis.protocol.messages import (
     BeginBallot,
     FailedBallot,
     Inquiry,
@@ -24,9 +24,9 @@ from .messages import (
     Voted,
     VoteNo,
 )
-from .president import President
-from .priest import Priest
-from .records import (
+from paxos_redis.protocol.president import President
+from paxos_redis.protocol.priest import Priest
+from paxos_redis.protocol.records import (
     Archived,
     Identity,
     Members,
@@ -38,7 +38,7 @@ from .records import (
     decode_record,
     encode_record,
 )
-from .rules import Rules
+from paxos_redis.protocol.rules import Rules
 
 __all__ = [
     "OLIVE_DAY",

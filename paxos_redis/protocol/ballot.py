@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ProtocolError
+from paxos_redis.errors import ProtocolError
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from .ballot import Ballot
-from .decree import KEEP_WIRE, Decree
-from .errors import MalformedMessage, ProtocolError
-from .messages import BY_CODE, CITIZEN_ID, Entry, Message, Vote
+from paxos_redis.errors import MalformedMessage, ProtocolError
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.decree import KEEP_WIRE, Decree
+from paxos_redis.protocol.messages import BY_CODE, CITIZEN_ID, Entry, Message, Vote
 
 _ENTRY = struct.Struct(">QI")          # decree number, decree length
 _VOTE = struct.Struct(">QQqI")         # decree number, ballot round, ballot priest, decree length

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .errors import ProtocolError
+from paxos_redis.errors import ProtocolError
 
 _PID_LEN = struct.Struct(">B")
 _new, _set = object.__new__, object.__setattr__

@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .ballot import Ballot
-from .decree import Decree
-from .messages import BeginBallot, Message
-from .records import Passed, Record
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.decree import Decree
+from paxos_redis.protocol.messages import BeginBallot, Message
+from paxos_redis.protocol.records import Passed, Record
 
 
 class Enacted(NamedTuple):

@@ -22,10 +22,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
-from .decree import INTERNAL, Decree
-from .effects import Enacted
-from .membership import Membership
-from .messages import Entry
+from paxos_redis.errors import LawConflict
+from paxos_redis.protocol.decree import INTERNAL, Decree
+from paxos_redis.protocol.effects import Enacted
+from paxos_redis.protocol.membership import Membership
+from paxos_redis.protocol.messages import Entry
 
 #: memory / dedup when not bounded (a priest with no archive keeps the whole law)
 UNBOUNDED = 1 << 62
@@ -67,12 +68,6 @@ class Dedup:
         if first == n:
             order.append(petition)
         return first
-
-
-class LawConflict(Exception):
-    """A priest was told a different decree at a number whose decree it knows: two decrees
-    passed at one number, which the protocol exists to prevent.  Not a malformed message
-    to drop: the priest must stop, loudly, and keep its ledger for an operator."""
 
 
 class Law:

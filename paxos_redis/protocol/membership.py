@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .decree import Decree
-from .errors import ProtocolError
+from paxos_redis.errors import ProtocolError
+from paxos_redis.protocol.decree import Decree
 
 #: petition id of the founding decree (followed by the genesis name)
 FOUNDING = "!found:"

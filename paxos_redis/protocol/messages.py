@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-from .ballot import ZERO, Ballot
-from .decree import Decree
+from paxos_redis.protocol.ballot import ZERO, Ballot
+from paxos_redis.protocol.decree import Decree
 
 #: (decree number, decree)
 Entry = tuple[int, Decree]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Set
 from dataclasses import dataclass
 
-from .membership import Change, name
+from paxos_redis.protocol.membership import Change, name
 
 
 def majority(size: int) -> int:

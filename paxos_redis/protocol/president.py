@@ -37,11 +37,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .ballot import Ballot
-from .decree import OLIVE_DAY, Decree
-from .messages import (
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.decree import OLIVE_DAY, Decree
+from paxos_redis.protocol.law import Law
+from paxos_redis.protocol.messages import (
     BeginBallot,
     Entry,
     FailedBallot,
@@ -53,9 +54,28 @@ from .messages import (
     VoteNo,
     body_bytes,
 )
+from paxos_redis.protocol.rules import Rules
 
-if TYPE_CHECKING:
-    from .priest import Priest
+
+class Priest(Protocol):
+    """What a president uses of the priest it serves (:class:`~paxos_redis.protocol.priest.Priest`
+    is the one that does): its law, its rules, its clock and its messengers."""
+
+    id: int
+    law: Law
+    rules: Rules
+    now: int
+    told: dict[int, tuple[int, int, int]]
+
+    def send(self, priest: int, message: Message) -> None: ...
+
+    def broadcast(self, message: Message, *, others_only: bool = False) -> None: ...
+
+    def members_ahead(self) -> frozenset[int]: ...
+
+    def learn(self, entries: tuple[tuple[int, Decree], ...] | list[tuple[int, Decree]]) -> None: ...
+
+    def start_ballot_now(self) -> None: ...
 
 PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .ballot import ZERO, Ballot
-from .decree import Decree
-from .effects import Effects, Receipt
-from .errors import ProtocolError
-from .law import Archive, Law
-from .membership import Change, Founding
-from .messages import (
+from paxos_redis.errors import ProtocolError
+from paxos_redis.protocol.ballot import ZERO, Ballot
+from paxos_redis.protocol.decree import Decree
+from paxos_redis.protocol.effects import Effects, Receipt
+from paxos_redis.protocol.law import Archive, Law
+from paxos_redis.protocol.membership import Change, Founding
+from paxos_redis.protocol.messages import (
     BeginBallot,
     Entry,
     FailedBallot,
@@ -45,9 +45,9 @@ from .messages import (
     VoteNo,
     body_bytes,
 )
-from .president import President
-from .records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
-from .rules import Rules
+from paxos_redis.protocol.president import President
+from paxos_redis.protocol.records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
+from paxos_redis.protocol.rules import Rules
 
 
 class Priest:

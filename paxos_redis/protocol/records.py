@@ -23,11 +23,11 @@ import struct
 from dataclasses import dataclass
 from typing import Union
 
-from .ballot import Ballot
-from .codec import pack_entries, unpack_entries
-from .errors import CorruptRecord, ProtocolError
-from .membership import Membership
-from .messages import Entry
+from paxos_redis.errors import CorruptRecord, ProtocolError
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.codec import pack_entries, unpack_entries
+from paxos_redis.protocol.membership import Membership
+from paxos_redis.protocol.messages import Entry
 
 _BALLOT = struct.Struct(">Qq")
 _IDENTITY = struct.Struct(">QQ")

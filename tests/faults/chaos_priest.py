@@ -31,10 +31,10 @@ from typing import Any
 import redis.client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import paxos_redis.cli as cli
-from paxos_redis.cli import main
-from paxos_redis.conduit import Conduit
-from paxos_redis.messenger import Messenger
+import paxos_redis.tools.cli as cli
+from paxos_redis.messengers.conduit import Conduit
+from paxos_redis.messengers.streams import Messenger
+from paxos_redis.tools.cli import main
 
 CHAOS = Path(os.environ["PAXOS_CHAOS_DIR"])
 rng = random.Random(f"{os.environ.get('PAXOS_CHAOS_SEED', '0')}-{os.getpid()}")

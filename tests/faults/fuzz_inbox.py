@@ -27,10 +27,10 @@ import atheris
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 
 with atheris.instrument_imports(include=["paxos_redis"]):
+    from paxos_redis.errors import MalformedMessage
     from paxos_redis.protocol import codec
     from paxos_redis.protocol.ballot import Ballot
     from paxos_redis.protocol.decree import OLIVE_DAY, Decree
-    from paxos_redis.protocol.errors import MalformedMessage
     from paxos_redis.protocol.messages import (
         BeginBallot,
         LastVote,

@@ -10,7 +10,7 @@ import time
 
 from linearizability import Op
 
-from paxos_redis.client import Client
+from paxos_redis.citizen.client import Client
 from paxos_redis.errors import DecreeTooLarge, ParliamentUnavailable, PetitionTimeout
 
 

@@ -23,7 +23,7 @@ from tests.processes import REPO, Parliament, Process, wait_for
 from tests.redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
-#: what a twin's one line of refusal says (paxos_redis.identity.Claim.refusal)
+#: what a twin's one line of refusal says (paxos_redis.runtime.identity.Claim.refusal)
 REFUSAL = "is already running"
 
 

@@ -4,7 +4,7 @@ A run starts its own ``redis-server``, two gods (``--priests 5 --remove-after 4`
 priest processes on 5 of 7 *hosts* (``hosts.py``: a host is a ledger directory and, where
 the machine allows, a network namespace; priests run ``chaos_priest.py``, the production
 priest with fault hooks), and 4 citizen threads, each with its own
-:class:`~paxos_redis.client.Client`.  For ``seconds`` the nemesis injects, at random from
+:class:`~paxos_redis.citizen.client.Client`.  For ``seconds`` the nemesis injects, at random from
 ``seed``:
 
 * ``kill``: kill -9 of a priest (the president 60% of the time), restarted 0.1-2 s later;
@@ -72,7 +72,7 @@ from membership_faults import (  # noqa: E402
 )
 from netns import Links, available  # noqa: E402
 
-from paxos_redis.client import Client  # noqa: E402
+from paxos_redis.citizen.client import Client  # noqa: E402
 from paxos_redis.protocol.membership import name  # noqa: E402
 from tests.processes import wait_for  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402

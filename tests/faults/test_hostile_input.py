@@ -19,17 +19,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paxos_redis.citizens import found_fields
-from paxos_redis.ledger import FileLedger, replay
+from paxos_redis.messengers.citizens import found_fields
+from paxos_redis.messengers.wire import Wire
 from paxos_redis.protocol import codec
 from paxos_redis.protocol.ballot import Ballot
 from paxos_redis.protocol.decree import Decree
 from paxos_redis.protocol.membership import Founding
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot
 from paxos_redis.protocol.records import Identity, Promise
-from paxos_redis.settings import Settings
-from paxos_redis.wire import Wire
-from paxos_redis.worker import Worker
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.runtime.worker import Worker
+from paxos_redis.storage.ledger import FileLedger, replay
 
 #: the members of the parliament: the priest under test is P0; P1 and P2 are elsewhere
 P0, P1, P2 = MEMBERS = (0xA0, 0xA1, 0xA2)
@@ -270,7 +270,7 @@ def test_a_begin_ballot_over_the_decree_limit_gets_no_vote() -> None:
 def test_a_failed_fsync_stops_the_priest_before_it_answers() -> None:
     import errno
 
-    from paxos_redis.ledger import LedgerFailed
+    from paxos_redis.storage.ledger import LedgerFailed
 
     with priest() as (worker, redis):
         def full_disk(stage: str) -> None:

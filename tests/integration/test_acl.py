@@ -32,11 +32,11 @@ import redis
 from processes import REPO, Parliament, cli_command, wait_for
 from redis_server import RedisServer, redis_server_binary
 
-from paxos_redis import acl
-from paxos_redis.aio import AsyncClient
-from paxos_redis.client import Client
-from paxos_redis.connection import connect
-from paxos_redis.keys import Keys
+from paxos_redis.citizen.aio import AsyncClient
+from paxos_redis.citizen.client import Client
+from paxos_redis.messengers import acl
+from paxos_redis.messengers.connection import connect
+from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name as hex_name
 
 NAME = "senate"
@@ -153,7 +153,7 @@ def test_a_parliament_runs_as_the_acl_user_and_nothing_is_refused(
             # (wider) connection: workers/petitions.py's RQ_REDIS_URL vs the jobs' REDIS_URL
             from rq import Queue
             job = Queue("acl-test", connection=server.client()).enqueue(
-                "paxos_redis.jobs.pass_decree", "acl-rq", timeout=60)
+                "paxos_redis.citizen.jobs.pass_decree", "acl-rq", timeout=60)
             rq_worker = subprocess.Popen(
                 [sys.executable, str(REPO / "workers" / "petitions.py")],
                 env={**chamber.env(), "PYTHONPATH": str(REPO), "RQ_REDIS_URL": server.url,

@@ -16,10 +16,10 @@ import pytest
 from redis_server import RedisServer
 from test_client import KEYS, PresidentDouble, pids_sent
 
-from paxos_redis.aio import AsyncClient
-from paxos_redis.citizens import PetitionEntry
-from paxos_redis.connection import connect
+from paxos_redis.citizen.aio import AsyncClient
 from paxos_redis.errors import DecreeTooLarge, PetitionRefused, PetitionTimeout
+from paxos_redis.messengers.citizens import PetitionEntry
+from paxos_redis.messengers.connection import connect
 from paxos_redis.protocol.membership import name
 
 T = TypeVar("T")

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from processes import clean_env, cli_command, processes_using
 
-from paxos_redis.bench.load import split_window
-from paxos_redis.bench.measure import Snapshot, cost, latency_ms, percentile
-from paxos_redis.ledger import replay
 from paxos_redis.protocol.membership import Founding, name
 from paxos_redis.protocol.records import Passed
+from paxos_redis.storage.ledger import replay
+from paxos_redis.tools.bench.load import split_window
+from paxos_redis.tools.bench.measure import Snapshot, cost, latency_ms, percentile
 
 ROLES = ("priests", "god", "citizens", "redis_server", "total")
 
@@ -184,7 +184,7 @@ def test_the_timeline_matches_every_stage_of_every_petition() -> None:
 @pytest.mark.redis
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
 def test_the_fsync_share_script_runs_each_side_on_its_filesystem() -> None:
-    from paxos_redis.bench.procfs import filesystem
+    from paxos_redis.tools.bench.procfs import filesystem
     if filesystem(Path("/dev/shm")) != "tmpfs" or filesystem(Path("/var/tmp")) == "tmpfs":
         pytest.skip("needs /dev/shm on tmpfs and /var/tmp on a disk")
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "fsync_share.py"
@@ -201,7 +201,7 @@ def test_the_fsync_share_script_runs_each_side_on_its_filesystem() -> None:
 
 
 def test_a_priest_without_a_known_identity_is_named_by_pid_in_the_table() -> None:
-    from paxos_redis.bench.report import text
+    from paxos_redis.tools.bench.report import text
     config = {"priests": 2, "payload_bytes": 100, "seconds": 1, "warmup_seconds": 1,
               "redis": "own redis-server"}
     table = text({"config": config, "phases": [], "priests": [

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from redis_server import RedisServer
 
-from paxos_redis.keys import Keys
-from paxos_redis.ledger import FileLedger
+from paxos_redis.messengers.heartbeat import read_roster
+from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Identity
-from paxos_redis.roster import read_roster
+from paxos_redis.storage.ledger import FileLedger
 
 
 def cli() -> list[str]:
     script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.tools.cli"]
 
 
 def env() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 The priests are not here: :class:`PresidentDouble` is a TEST DOUBLE that plays the
 acting president and the priests' law answers *honestly but minimally*, following
-the wire protocol of ``paxos_redis/citizens.py``.  It runs no ballots and keeps no
+the wire protocol of ``paxos_redis/messengers/citizens.py``.  It runs no ballots and keeps no
 ledger; tests against real priest workers live elsewhere.
 """
 
@@ -22,7 +22,14 @@ import fakeredis
 import pytest
 from redis_server import RedisServer
 
-from paxos_redis.citizens import (
+from paxos_redis.citizen.client import Client
+from paxos_redis.errors import (
+    DecreeTooLarge,
+    ParliamentUnavailable,
+    PetitionRefused,
+    PetitionTimeout,
+)
+from paxos_redis.messengers.citizens import (
     LawAnswer,
     LawQuery,
     PetitionEntry,
@@ -30,19 +37,12 @@ from paxos_redis.citizens import (
     batch_replies,
     role_of,
 )
-from paxos_redis.client import Client
-from paxos_redis.connection import connect
-from paxos_redis.errors import (
-    DecreeTooLarge,
-    ParliamentUnavailable,
-    PetitionRefused,
-    PetitionTimeout,
-)
-from paxos_redis.keys import Keys
+from paxos_redis.messengers.connection import connect
+from paxos_redis.messengers.heartbeat import Beat, beat_commands
+from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol import Ballot, Receipt
 from paxos_redis.protocol.decree import INTERNAL, OLIVE_DAY, Decree
 from paxos_redis.protocol.membership import parse_name
-from paxos_redis.roster import Beat, beat_commands
 
 KEYS = Keys("senate")
 #: the double's three members (identities); the first presides
@@ -430,8 +430,8 @@ def test_an_rq_worker_runs_pass_decree_and_read_law(redis_server: RedisServer) -
     president = PresidentDouble(connect(redis_server.url)).start()
     queue = Queue("paxos-test", connection=connect(redis_server.url))
     try:
-        passed = queue.enqueue("paxos_redis.jobs.pass_decree", "hello from rq")
-        read = queue.enqueue("paxos_redis.jobs.read_law", 0)
+        passed = queue.enqueue("paxos_redis.citizen.jobs.pass_decree", "hello from rq")
+        read = queue.enqueue("paxos_redis.citizen.jobs.read_law", 0)
         env = {**os.environ, "PYTHONPATH": str(REPO), "REDIS_URL": redis_server.url,
                "PAXOS_PARLIAMENT": "senate"}
         done = subprocess.run([rq_bin, "worker", "--burst", "--url", redis_server.url,
@@ -449,8 +449,7 @@ def test_an_rq_worker_runs_pass_decree_and_read_law(redis_server: RedisServer) -
 
 def test_jobs_read_parliament_and_url_from_the_environment(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from paxos_redis import jobs
-
+    from paxos_redis.citizen import jobs
     seen: list[tuple[str, str]] = []
 
     class Recorder(Client):

@@ -24,12 +24,12 @@ import pytest
 import yaml
 from redis_server import RedisServer
 
-from paxos_redis import settings as settings_module
-from paxos_redis.client import Client
-from paxos_redis.keys import Keys
-from paxos_redis.ledger import law_lines, replay
+from paxos_redis.citizen.client import Client
+from paxos_redis.messengers.heartbeat import read_roster
+from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.records import Identity, Promise, Votes
-from paxos_redis.roster import read_roster
+from paxos_redis.runtime import settings as settings_module
+from paxos_redis.storage.ledger import law_lines, replay
 
 pytestmark = pytest.mark.redis
 
@@ -247,7 +247,7 @@ def test_the_compose_services_run_as_written(services: Services, redis_server: R
                         client.petition_many([f"citizen {i}" for i in range(20)], 20),
                         strict=True))
     queue_name = environment(compose["services"]["petitions"])["PAXOS_QUEUE"]
-    job = Queue(queue_name, connection=redis).enqueue("paxos_redis.jobs.pass_decree",
+    job = Queue(queue_name, connection=redis).enqueue("paxos_redis.citizen.jobs.pass_decree",
                                                       "through rq")
     wait_for(lambda: job.get_status(refresh=True) in ("finished", "failed"), 40,
              "the rq job", services.tails)

@@ -22,11 +22,11 @@ from citizen_load import Citizens, check_law, law_map
 from docker_compose import ComposeProject, docker_missing
 from processes import wait_for
 
-from paxos_redis.client import Client
-from paxos_redis.connection import connect
-from paxos_redis.keys import Keys
-from paxos_redis.ledger_text import law_line
-from paxos_redis.roster import Beat, president_of, read_roster
+from paxos_redis.citizen.client import Client
+from paxos_redis.messengers.connection import connect
+from paxos_redis.messengers.heartbeat import Beat, president_of, read_roster
+from paxos_redis.messengers.keys import Keys
+from paxos_redis.storage.text import law_line
 
 pytestmark = pytest.mark.docker
 

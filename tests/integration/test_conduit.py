@@ -11,8 +11,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis_server import RedisServer
 
-from paxos_redis.conduit import AsyncConduit, Conduit, pack, pack_py
-from paxos_redis.connection import connect
+from paxos_redis.messengers.conduit import AsyncConduit, Conduit, pack, pack_py
+from paxos_redis.messengers.connection import connect
 
 
 @pytest.fixture

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from processes import clean_env, cli_command, processes_using
 
-from paxos_redis.demo import (
+from paxos_redis.protocol import Decree
+from paxos_redis.protocol.membership import ALPHA, CHANGE, Change, Founding, name
+from paxos_redis.protocol.records import Identity, Passed
+from paxos_redis.storage.ledger import law_lines, replay
+from paxos_redis.tools.demo import (
     Changes,
     Failover,
     Tally,
@@ -23,11 +27,7 @@ from paxos_redis.demo import (
     percentile,
     summary,
 )
-from paxos_redis.demo_report import law_with_members
-from paxos_redis.ledger import law_lines, replay
-from paxos_redis.protocol import Decree
-from paxos_redis.protocol.membership import ALPHA, CHANGE, Change, Founding, name
-from paxos_redis.protocol.records import Identity, Passed
+from paxos_redis.tools.demo_report import law_with_members
 
 cli, env = cli_command, clean_env
 

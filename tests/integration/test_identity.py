@@ -27,7 +27,7 @@ from citizen_load import law_map
 from processes import Parliament, cli_command, ledger_records, wait_for
 from redis_server import RedisServer
 
-from paxos_redis.client import Client
+from paxos_redis.citizen.client import Client
 from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
 from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Identity, Passed, Promise, Votes

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from redis.crc import key_slot
 
-from paxos_redis.keys import PRIEST_GROUP, Keys
+from paxos_redis.messengers.keys import PRIEST_GROUP, Keys
 from paxos_redis.protocol import name, parse_name
 
 #: two priests' identities (random 48-bit numbers in a running parliament)

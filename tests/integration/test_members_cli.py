@@ -20,8 +20,8 @@ import pytest
 from processes import HOST, Parliament, cli_command, wait_for
 from redis_server import RedisServer
 
+from paxos_redis.messengers.heartbeat import president_of
 from paxos_redis.protocol.membership import name
-from paxos_redis.roster import president_of
 
 pytestmark = pytest.mark.redis
 

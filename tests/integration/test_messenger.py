@@ -18,9 +18,9 @@ from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis_server import RedisServer, redis_server_binary
 
-from paxos_redis.connection import Backoff, check, connect, redact, with_backoff
-from paxos_redis.keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
-from paxos_redis.messenger import Messenger
+from paxos_redis.messengers.connection import Backoff, check, connect, redact, with_backoff
+from paxos_redis.messengers.keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
+from paxos_redis.messengers.streams import Messenger
 
 KEYS = Keys("senate")
 #: three priests' identities (any numbers in [1, 2**48))
@@ -143,7 +143,7 @@ def test_refuses_a_block_longer_than_the_socket_timeout(redis_server: RedisServe
 def test_lost_group_is_recreated_after_flushall(client: Any, caplog: Any) -> None:
     m0, m1 = messenger(client, P0), messenger(client, P1)
     client.flushall()
-    with caplog.at_level(logging.WARNING, logger="paxos_redis.messenger"):
+    with caplog.at_level(logging.WARNING, logger="paxos_redis.messengers.streams"):
         assert m1.receive(10, 0) == []
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "recreating" in warnings[0].getMessage()

@@ -12,9 +12,9 @@ import fakeredis
 import pytest
 from inprocess import InProcessParliament
 
-from paxos_redis.client import Client
-from paxos_redis.ledger import FileLedger, law_lines
-from paxos_redis.settings import Settings
+from paxos_redis.citizen.client import Client
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.storage.ledger import FileLedger, law_lines
 
 
 @pytest.fixture
@@ -138,8 +138,8 @@ def test_a_god_never_founds_a_founded_parliament_again(parliament: InProcessParl
     """The founding is written once (HSETNX); another god, or one that finds Redis without
     it (a Redis restarted empty), leaves the ledgers' founding alone: the priests keep
     their genesis and their law, and the god writes back the genesis the priests beat."""
-    from paxos_redis.god import God
-    from paxos_redis.roster import read_roster
+    from paxos_redis.messengers.heartbeat import read_roster
+    from paxos_redis.runtime.god import God
 
     c = client(parliament)
     before = c.petition(b"founded")

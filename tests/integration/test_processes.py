@@ -2,7 +2,7 @@
 
 Each test starts its own ``redis-server`` (fixture ``redis_server``) and its own processes
 (:class:`processes.Parliament`, every process killed by the fixture's finalizer), drives
-concurrent citizens through :class:`paxos_redis.client.Client`, injects one fault
+concurrent citizens through :class:`paxos_redis.citizen.client.Client`, injects one fault
 (kill -9 of the president, kill -9 and empty restart of Redis, a priest stopped and
 restarted, a petition retried across a failover, SIGTERM and a locked ledger) and then
 asserts outcomes: every priest's law, read from its ledger file with
@@ -34,12 +34,12 @@ from citizen_load import Citizens, Outcome, check_law, law_map
 from processes import Parliament, cli_command, wait_for
 from redis_server import RedisServer
 
-from paxos_redis.client import Client, parse_reply
+from paxos_redis.citizen.client import Client, parse_reply
 from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
-from paxos_redis.ledger import FileLedger
 from paxos_redis.protocol import Receipt
 from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Identity, Passed
+from paxos_redis.storage.ledger import FileLedger
 
 pytestmark = pytest.mark.redis
 

@@ -22,9 +22,9 @@ import redis
 from processes import Parliament, cli_command
 from redis_server import RedisServer, TlsUnsupported, make_ca, redis_server_binary
 
-from paxos_redis.aio import AsyncClient
-from paxos_redis.client import Client
-from paxos_redis.connection import check, connect, redact, tls_hint
+from paxos_redis.citizen.aio import AsyncClient
+from paxos_redis.citizen.client import Client
+from paxos_redis.messengers.connection import check, connect, redact, tls_hint
 
 pytestmark = pytest.mark.redis
 

@@ -10,13 +10,13 @@ from typing import Any
 import fakeredis
 import pytest
 
-import paxos_redis.worker as worker_module
-from paxos_redis.citizens import PetitionEntry, petition_fields
-from paxos_redis.ledger import FileLedger
+import paxos_redis.runtime.worker as worker_module
+from paxos_redis.messengers.citizens import PetitionEntry, petition_fields
 from paxos_redis.protocol import Decree, Effects, Enacted
 from paxos_redis.protocol.records import Identity
-from paxos_redis.settings import Settings
-from paxos_redis.worker import WAITING_TTL_S, Worker
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.runtime.worker import WAITING_TTL_S, Worker
+from paxos_redis.storage.ledger import FileLedger
 
 PRIEST = 0xB0D
 

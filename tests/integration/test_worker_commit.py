@@ -16,15 +16,15 @@ from typing import Any
 
 import fakeredis
 
-from paxos_redis.citizens import START_BALLOT, PetitionEntry, found_fields, parse_replies
-from paxos_redis.ledger import FileLedger, replay
+from paxos_redis.messengers.citizens import START_BALLOT, PetitionEntry, found_fields, parse_replies
+from paxos_redis.messengers.wire import Wire
 from paxos_redis.protocol import Ballot, Decree
 from paxos_redis.protocol.membership import Founding
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
 from paxos_redis.protocol.records import Identity, Passed, Promise, Tried, Votes
-from paxos_redis.settings import Settings
-from paxos_redis.wire import Wire
-from paxos_redis.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.runtime.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
+from paxos_redis.storage.ledger import FileLedger, replay
 
 PARLIAMENT = "commit"
 WIRE = Wire(PARLIAMENT)

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 
 from world import Node
 
-from paxos_redis.archive import MemoryArchive
 from paxos_redis.protocol import ZERO, Identity, Priest, Promise, Votes
 from paxos_redis.protocol.policy import View, plan
+from paxos_redis.storage.archive import MemoryArchive
 
 if TYPE_CHECKING:
     from simulator import Simulation

@@ -41,7 +41,6 @@ from typing import Any
 from changes import Changes
 from world import Faults, Node, Packet, Violation, snapshot
 
-from paxos_redis.compaction import compact, due
 from paxos_redis.protocol import (
     BeginBallot,
     Decree,
@@ -62,6 +61,7 @@ from paxos_redis.protocol import (
     VoteNo,
     Votes,
 )
+from paxos_redis.protocol.compaction import compact, due
 
 
 class Simulation(Changes):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from paxos_redis.archive import MemoryArchive
 from paxos_redis.protocol import ZERO, Ballot, Decree, Message, Priest, Record
+from paxos_redis.storage.archive import MemoryArchive
 
 
 class Violation(AssertionError):

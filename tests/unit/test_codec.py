@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paxos_redis.errors import ProtocolError
 from paxos_redis.protocol import (
     ZERO,
     Ballot,
@@ -41,7 +42,6 @@ from paxos_redis.protocol.codec import (
     unpack_votes,
 )
 from paxos_redis.protocol.decree import KEEP_WIRE
-from paxos_redis.protocol.errors import ProtocolError
 from paxos_redis.protocol.messages import BY_CODE
 
 # ---------------------------------------------------------------- sample messages

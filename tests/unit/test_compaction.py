@@ -8,19 +8,7 @@ from pathlib import Path
 import pytest
 from chamber import IDS, P0, P1, SENATE, founding
 
-import paxos_redis.ledger as ledger_module
-from paxos_redis.archive import CHUNK, MAGIC, FileArchive, MemoryArchive, archive_path
-from paxos_redis.compaction import compact, due
-from paxos_redis.ledger import (
-    CorruptLedger,
-    FileLedger,
-    LedgerFailed,
-    LedgerLocked,
-    MemoryLedger,
-    dump,
-    law_lines,
-    replay,
-)
+import paxos_redis.storage.ledger as ledger_module
 from paxos_redis.protocol import (
     Ballot,
     BeginBallot,
@@ -32,7 +20,19 @@ from paxos_redis.protocol import (
     Rules,
     SuccessfulBallot,
 )
+from paxos_redis.protocol.compaction import compact, due
 from paxos_redis.protocol.records import Archived, Members
+from paxos_redis.storage.archive import CHUNK, MAGIC, FileArchive, MemoryArchive, archive_path
+from paxos_redis.storage.ledger import (
+    CorruptLedger,
+    FileLedger,
+    LedgerFailed,
+    LedgerLocked,
+    MemoryLedger,
+    dump,
+    law_lines,
+    replay,
+)
 
 IDENTITY = Identity(SENATE, P1)
 RULES = Rules(law_memory=50)
@@ -102,8 +102,8 @@ def test_archive_round_trip_across_chunks_and_reopen(tmp_path: Path) -> None:
 
 
 def test_archive_of_large_decrees_reads_back_and_holds_its_chunks_frames(tmp_path: Path) -> None:
-    from paxos_redis.archive import encode_chunk
-    from paxos_redis.framing import framed
+    from paxos_redis.storage.archive import encode_chunk
+    from paxos_redis.storage.framing import framed
     path = tmp_path / "x.ledger.law"
     entries = [Enacted(n, Decree(f"p{n}", os.urandom(20480)), n) for n in range(CHUNK + 3)]
     archive = FileArchive.open(path)

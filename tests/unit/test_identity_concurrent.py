@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from paxos_redis.identity import open_ledger
-from paxos_redis.ledger import FileLedger
-from paxos_redis.settings import Settings
+from paxos_redis.runtime.identity import open_ledger
+from paxos_redis.runtime.settings import Settings
+from paxos_redis.storage.ledger import FileLedger
 
 STARTERS = 16
 TRIALS = 30

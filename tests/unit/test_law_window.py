@@ -7,8 +7,6 @@ from chamber import IDS, P0, P1, P2, SENATE, ledger, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paxos_redis.archive import MemoryArchive
-from paxos_redis.compaction import compact
 from paxos_redis.protocol import (
     OLIVE_DAY,
     Ballot,
@@ -25,8 +23,10 @@ from paxos_redis.protocol import (
     SuccessfulBallot,
     Transcript,
 )
+from paxos_redis.protocol.compaction import compact
 from paxos_redis.protocol.law import Dedup
 from paxos_redis.protocol.records import Archived, Members, Record
+from paxos_redis.storage.archive import MemoryArchive
 
 B1 = Ballot(1, P0)
 
@@ -85,7 +85,7 @@ def test_large_decrees_are_forgotten_by_bytes_but_never_before_they_are_archived
 
 
 def test_compaction_is_due_when_unarchived_bytes_reach_half_the_budget() -> None:
-    from paxos_redis.compaction import due
+    from paxos_redis.protocol.compaction import due
     archive = MemoryArchive()
     priest = make(0, 1, Rules(law_memory=1000, law_memory_bytes=1000), archive=archive)
     founding = priest.law.bytes                                # decree 0's body

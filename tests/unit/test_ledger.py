@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from paxos_redis.ledger import (
+from paxos_redis.errors import ProtocolError
+from paxos_redis.protocol.ballot import Ballot
+from paxos_redis.protocol.decree import OLIVE_DAY, Decree
+from paxos_redis.protocol.membership import Membership
+from paxos_redis.protocol.records import Identity, Members, Passed, Promise, Tried, Votes
+from paxos_redis.storage.ledger import (
     MAGIC,
     CorruptLedger,
     FileLedger,
@@ -25,11 +30,6 @@ from paxos_redis.ledger import (
     frame,
     law_lines,
 )
-from paxos_redis.protocol.ballot import Ballot
-from paxos_redis.protocol.decree import OLIVE_DAY, Decree
-from paxos_redis.protocol.errors import ProtocolError
-from paxos_redis.protocol.membership import Membership
-from paxos_redis.protocol.records import Identity, Members, Passed, Promise, Tried, Votes
 
 IDENTITY = Identity("senate", 0x0B22_0000_0002)
 HELLO = Decree("abc", b"hello")
@@ -93,7 +93,7 @@ def test_large_decrees_lie_in_the_file_exactly_as_their_frames_joined(tmp_path: 
 
 def test_parts_written_a_few_bytes_at_a_time_arrive_whole_and_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from paxos_redis import framing
+    from paxos_redis.storage import framing
     calls = []
 
     def short_writev(fd: int, buffers: list) -> int:     # a disk that takes 7 bytes a call
@@ -200,7 +200,7 @@ def test_torn_tail_is_dropped_reported_and_truncated(tmp_path: Path, tear, caplo
     torn = tear(path.read_bytes(), last)
     path.write_bytes(torn)
 
-    with caplog.at_level(logging.WARNING, logger="paxos_redis.ledger"):
+    with caplog.at_level(logging.WARNING, logger="paxos_redis.storage.ledger"):
         ledger = FileLedger.open(path)
     assert ledger.records == [IDENTITY, records[0]]
     assert ledger.torn_tail is not None
@@ -274,7 +274,7 @@ def test_a_file_with_another_header_is_refused(tmp_path: Path, content: bytes) -
 
 def _open_in_child(path: Path) -> subprocess.CompletedProcess[str]:
     code = textwrap.dedent(f"""
-        from paxos_redis.ledger import FileLedger, LedgerLocked
+        from paxos_redis.storage.ledger import FileLedger, LedgerLocked
         try:
             FileLedger.open({str(path)!r}).close()
         except LedgerLocked as exc:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from chamber import IDS, P0, P1, P2, P3, P4, make
 
-from paxos_redis.archive import MemoryArchive
-from paxos_redis.compaction import compact
 from paxos_redis.protocol import (
     OLIVE_DAY,
     Ballot,
@@ -27,8 +25,10 @@ from paxos_redis.protocol import (
     name,
     parse_name,
 )
+from paxos_redis.protocol.compaction import compact
 from paxos_redis.protocol.membership import ALPHA, MAX_MEMBERS, is_membership
 from paxos_redis.protocol.policy import View, majority, plan, refusal
+from paxos_redis.storage.archive import MemoryArchive
 
 THREE = frozenset(IDS[:3])
 

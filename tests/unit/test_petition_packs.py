@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paxos_redis.citizens import PACK_BYTES, PACK_MAX, PetitionEntry, petition_fields
+from paxos_redis.messengers.citizens import PACK_BYTES, PACK_MAX, PetitionEntry, petition_fields
 from paxos_redis.protocol import Decree, MalformedMessage
 
 

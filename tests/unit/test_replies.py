@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from paxos_redis.citizens import Reply, Tally, batch_replies, parse_replies
-from paxos_redis.client import parse_reply
+from paxos_redis.citizen.client import parse_reply
+from paxos_redis.messengers.citizens import Reply, Tally, batch_replies, parse_replies
 from paxos_redis.protocol import Ballot, MalformedMessage, Receipt
 
 

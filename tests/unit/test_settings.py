@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from paxos_redis.settings import Settings, SettingsError, parse_rules, rules_changed
+from paxos_redis.errors import SettingsError
+from paxos_redis.runtime.settings import Settings, parse_rules, rules_changed
 
 
 def test_the_environment_sets_the_decree_limit_and_the_tick() -> None:
