@@ -84,3 +84,10 @@ INTERNAL = "!"
 
 #: The olive-day decree: passed where no petition was proposed, so the law has no holes.
 OLIVE_DAY = Decree("", b"")
+
+
+def in_citizens_law(n: int, first: int, decree: Decree) -> bool:
+    """Whether decree ``n`` is a line of the law as citizens read it: the first passing of its
+    petition (``first``, from the law's dedup), neither an olive-day decree nor one of the
+    Parliament's own (``INTERNAL``: sync barriers, membership)."""
+    return first == n and not decree.is_olive_day and not decree.petition.startswith(INTERNAL)

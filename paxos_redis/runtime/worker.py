@@ -50,7 +50,7 @@ from paxos_redis.messengers.streams import Messenger
 from paxos_redis.messengers.wire import Wire
 from paxos_redis.protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from paxos_redis.protocol.compaction import compact, due
-from paxos_redis.protocol.decree import INTERNAL
+from paxos_redis.protocol.decree import in_citizens_law
 from paxos_redis.protocol.membership import is_membership, name
 from paxos_redis.protocol.messages import BeginBallot
 from paxos_redis.protocol.records import Record
@@ -444,8 +444,7 @@ class Worker:
         law = self.priest.law
         upto = min(query.stop, law.known, query.start + LAW_CHUNK)
         entries = [(e.n, e.decree) for e in law.read(query.start, upto - query.start)
-                   if e.first == e.n and not e.decree.is_olive_day
-                   and not e.decree.petition.startswith(INTERNAL)]     # from the archive too
+                   if in_citizens_law(e.n, e.first, e.decree)]     # from the archive too
         answer = LawAnswer(query.req, self.id, law.known, max(upto, query.start),
                            tuple(entries))
         return self._replies(query.reply), answer.fields()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from paxos_redis.errors import LedgerError
-from paxos_redis.protocol.decree import INTERNAL, Decree
+from paxos_redis.protocol.decree import Decree, in_citizens_law
 from paxos_redis.protocol.law import Dedup
 from paxos_redis.protocol.membership import name as priest_name
 from paxos_redis.protocol.records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
@@ -81,10 +81,7 @@ def law_lines(records: Iterable[Record], *, dedup_window: int | None = None) -> 
     lines = []
     for n in sorted(passed):
         decree = passed[n]
-        if decree.is_olive_day:
-            continue
-        first = seen.first(n, decree.petition)
-        if first == n and not decree.petition.startswith(INTERNAL):
+        if in_citizens_law(n, seen.first(n, decree.petition), decree):
             lines.append(law_line(n, decree.body))
     return lines
 
