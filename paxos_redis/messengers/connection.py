@@ -21,16 +21,12 @@ Timeouts, and how they relate
   restart.  It may resend a command whose reply was lost, so an ``XADD`` can be
   duplicated: the Parliament tolerates duplicate messages by design.  Longer
   outages surface as :class:`redis.exceptions.ConnectionError` /
-  :class:`~redis.exceptions.TimeoutError`, which :class:`Backoff` retries with one
-  log line per outage.
+  :class:`~redis.exceptions.TimeoutError`: the priest's and god's loops wait them out
+  with one log line per outage.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -180,77 +176,3 @@ def tls_hint(url: str, error: str) -> str | None:
             "reset by peer" in text or "closed by server" in text):
         return "if that port serves TLS (Redis's tls-port), use a rediss:// URL"
     return None
-
-
-class Backoff:
-    """Retry a Redis call through an outage: capped exponential backoff with jitter.
-
-    Logs ONE warning when an outage starts and one info line when it ends, never
-    one per attempt.  Wrong credentials (:data:`PERMANENT`) are raised at once:
-    waiting does not fix them.  ``attempts=None`` retries for ever.
-    """
-
-    def __init__(
-        self,
-        *,
-        log: logging.Logger,
-        what: str = "redis",
-        sleep: Callable[[float], None] = time.sleep,
-        base: float = 0.05,
-        max_delay: float = 2.0,
-        attempts: int | None = None,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if attempts is not None and attempts < 1:
-            raise ValueError(f"attempts must be >= 1 or None, got {attempts!r}")
-        self.log, self.what, self.sleep, self.clock, self.rng = log, what, sleep, clock, rng
-        self.base, self.max_delay, self.attempts = base, max_delay, attempts
-        self.outages = 0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` consecutive failures ("equal jitter")."""
-        ceiling = min(self.max_delay, self.base * 2 ** min(failures, 32))
-        return float(ceiling / 2 + self.rng() * ceiling / 2)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        failures, started = 0, 0.0
-        while True:
-            try:
-                result = fn()
-            except PERMANENT:
-                raise
-            except TRANSIENT as exc:
-                failures += 1
-                if failures == 1:
-                    started = self.clock()
-                    self.outages += 1
-                    self.log.warning(
-                        "%s is unreachable (%s: %s); retrying with backoff up to %.1f s until "
-                        "it is back", self.what, type(exc).__name__, exc, self.max_delay,
-                    )
-                if self.attempts is not None and failures >= self.attempts:
-                    self.log.error("%s still unreachable after %d attempts; giving up",
-                                   self.what, failures)
-                    raise
-                self.sleep(self.delay(failures))
-                continue
-            if failures:
-                self.log.info("%s is reachable again after %.1f s (%d failed attempts)",
-                              self.what, self.clock() - started, failures)
-            return result
-
-
-def with_backoff(
-    fn: Callable[[], T],
-    *,
-    log: logging.Logger,
-    url: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    max_delay: float = 2.0,
-    attempts: int | None = None,
-) -> T:
-    """``fn()`` retried through Redis outages (see :class:`Backoff`); ``url`` is logged redacted."""
-    what = f"redis at {redact(url)}" if url else "redis"
-    backoff = Backoff(log=log, what=what, sleep=sleep, max_delay=max_delay, attempts=attempts)
-    return backoff.call(fn)

@@ -18,7 +18,7 @@ from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis_server import RedisServer, redis_server_binary
 
-from paxos_redis.messengers.connection import Backoff, check, connect, redact, with_backoff
+from paxos_redis.messengers.connection import check, connect, redact
 from paxos_redis.messengers.keys import PRIEST_GROUP, STAT_DEADLETTER, Keys
 from paxos_redis.messengers.streams import Messenger
 
@@ -317,53 +317,4 @@ def test_connect_over_a_unix_socket() -> None:
             assert client.ping() is True
             client.close()
 
-
-def test_backoff_gives_up_after_attempts_with_capped_jittered_delays() -> None:
-    slept: list[float] = []
-    calls: list[int] = []
-
-    def down() -> None:
-        calls.append(1)
-        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
-
-    backoff = Backoff(log=logging.getLogger("t"), sleep=slept.append, max_delay=0.4, attempts=6)
-    with pytest.raises(RedisConnectionError):
-        backoff.call(down)
-    assert len(calls) == 6 and len(slept) == 5
-    assert all(0 < d <= 0.4 for d in slept) and slept[-1] >= 0.2
-
-
-def test_backoff_does_not_wait_for_a_wrong_password() -> None:
-    slept: list[float] = []
-
-    def refused() -> None:
-        raise AuthenticationError("invalid username-password pair")
-
-    with pytest.raises(AuthenticationError):
-        with_backoff(refused, log=logging.getLogger("t"), sleep=slept.append)
-    assert slept == []
-
-
-@pytest.mark.redis
-def test_backoff_logs_one_line_per_outage_and_retries_until_redis_is_back(
-    guarded: RedisServer, caplog: Any
-) -> None:
-    client = connect(guarded.url, retries=0)
-    log = logging.getLogger("paxos_redis.test_backoff")
-    backoff = Backoff(log=log, what=f"redis at {redact(guarded.url)}", max_delay=0.2)
-    for _ in range(2):                                  # two outages
-        guarded.kill()
-        reviver = threading.Timer(0.8, guarded.start)
-        reviver.start()
-        with caplog.at_level(logging.INFO, logger=log.name):
-            try:
-                assert backoff.call(client.ping) is True
-            finally:
-                reviver.join()
-    lines = [r for r in caplog.records if r.name == log.name]
-    warnings = [r.getMessage() for r in lines if r.levelno == logging.WARNING]
-    recovered = [r.getMessage() for r in lines if r.levelno == logging.INFO]
-    assert len(warnings) == 2 and len(recovered) == 2 and backoff.outages == 2
-    assert f"redis at redis://:***@127.0.0.1:{guarded.port}/0 is unreachable" in warnings[0]
-    assert all("s3cret" not in line for line in warnings + recovered)
 
