@@ -10,20 +10,3 @@ Modules, one job each:
 * :mod:`~paxos_redis.tools.bench.report`, :mod:`~paxos_redis.tools.bench.progress`: text, JSON, stderr;
 * :mod:`~paxos_redis.tools.bench.command`: the ``paxos-redis bench`` options.
 """
-
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-__all__ = ["BenchError", "BenchOptions", "Progress", "run"]
-#: where each public name lives; imported on first use, so ``paxos-redis priest`` (whose
-#: parser knows the bench subcommand) does not load the benchmark
-_HOMES = {"BenchError": "cluster", "BenchOptions": "runner", "Progress": "progress",
-          "run": "runner"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_HOMES[name]}", __name__), name)
