@@ -7,14 +7,12 @@ and which imports the core's own modules executed).
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from import_graph import PACKAGE_DIR, Import, imports_of, module_name, resolve
 
 CORE_DIR = PACKAGE_DIR / "protocol"
@@ -76,7 +74,8 @@ def test_the_checker_catches_impure_imports(source: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("source", [
-    "from .ballot import Ballot", "from . import codec", "from paxos_redis.errors import LawConflict", "import struct",
+    "from .ballot import Ballot", "from . import codec", "import struct",
+    "from paxos_redis.errors import LawConflict",
     "from dataclasses import dataclass", "from collections import deque",
     "from collections.abc import Mapping", "from __future__ import annotations",
 ])
