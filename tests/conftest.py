@@ -41,9 +41,9 @@ def fake_or_real_redis(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nemesis", "fault-injection runs on real processes")
-    group.addoption("--nemesis-runs", type=int, default=5, help="runs (seeds) (default 5)")
-    group.addoption("--nemesis-seconds", type=float, default=30.0,
-                    help="seconds of faults per run (default 30)")
+    group.addoption("--nemesis-runs", type=int, default=3, help="runs (seeds) (default 3)")
+    group.addoption("--nemesis-seconds", type=float, default=20.0,
+                    help="seconds of faults per run (default 20)")
     group.addoption("--nemesis-seed", type=int, default=0, help="first seed (default 0)")
     parser.addoption("--fuzz-runs", type=int, default=3000,
                      help="inputs for the inbox fuzzer (default 3000)")
