@@ -31,7 +31,7 @@ import results  # noqa: E402
 import sides  # noqa: E402
 import sweep  # noqa: E402
 
-from paxos_redis.tools.bench.cluster import Children  # noqa: E402
+from paxos_redis.tools.local_parliament import Children  # noqa: E402
 
 
 def priest_profiled(out: str) -> None:

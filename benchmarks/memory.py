@@ -110,7 +110,7 @@ def snapshot(cluster: Cluster, began: float, known: dict[str, int]) -> dict[str,
                            "peak_rss_kib": peak_rss_kib(pid)}
     streams = cluster.stream_lengths()
     memory = cluster.redis.info("memory")
-    sizes = files(cluster.ledgers)
+    sizes = files(cluster.ledger_dir)
     return {
         "elapsed_s": round(time.monotonic() - began, 1),
         "known": max(known.values(), default=0),
@@ -163,7 +163,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             done = citizen_proc.poll() is not None
             if done and citizen_proc.returncode != 0:
                 raise BenchError(f"citizen exited {citizen_proc.returncode}:\n"
-                                 f"{cluster.children.tail('citizen')}")
+                                 f"{citizen_proc.tail()}")
             if done and len(marks) > 1:
                 del marks[:-1]                   # it passed fewer than asked: say so at the end
             if top >= marks[0] or (done and (min(known.values()) == max(known.values())
@@ -176,7 +176,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         citizen_proc.wait(600)
         return {"decrees": a.decrees, "priests": a.priests, "payload": a.payload,
                 "inflight": a.inflight, "batch": a.batch, "rules": rules_text(),
-                "ledger_fs": cluster.ledger_fs, "citizen": cluster.children.tail("citizen", 1),
+                "ledger_fs": cluster.ledger_fs, "citizen": citizen_proc.tail(1),
                 "checkpoints": checkpoints, "series": series[:: max(1, len(series) // 60)]}
     finally:
         cluster.close()

@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from paxos_redis.tools.bench.cluster import Children, free_port
+from paxos_redis.tools.bench.cluster import free_port
 from paxos_redis.tools.bench.measure import latency_ms
 from paxos_redis.tools.bench.procfs import cpu_seconds, peak_rss_kib
+from paxos_redis.tools.local_parliament import Children
 
 HERE = Path(__file__).resolve()
 DURABILITY = "in-memory journal, no fsync (PySyncObj's default)"
@@ -159,10 +160,10 @@ def run_pso(children: Children, *, phase: str, nodes: int, window: int, seconds:
         try:
             out, _ = proc.communicate(timeout=2 * seconds + warmup + 120)
         except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{name} did not finish in time:\n{children.tail(name)}") from exc
+            raise RuntimeError(f"{name} did not finish in time:\n{proc.tail()}") from exc
         lines = out.decode().strip().splitlines()
         if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"{name} failed (rc {proc.returncode}):\n{children.tail(name)}")
+            raise RuntimeError(f"{name} failed (rc {proc.returncode}):\n{proc.tail()}")
         result: dict[str, Any] = json.loads(lines[-1])
         return result
     finally:

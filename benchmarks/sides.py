@@ -10,9 +10,9 @@ from typing import Any
 import peer
 
 from paxos_redis.errors import BenchError
-from paxos_redis.tools.bench.cluster import Children
 from paxos_redis.tools.bench.progress import Progress
 from paxos_redis.tools.bench.runner import BenchOptions, run
+from paxos_redis.tools.local_parliament import Children
 
 #: PySyncObj phases: no batching one at a time; the same window as paxos-redis; then one
 #: ``tput-wide-W`` per ``--pso-window`` W (its throughput grows with the window until it

@@ -14,7 +14,7 @@ import results
 import sides
 from results import dig, fmt, markdown, max_rss, ratio
 
-from paxos_redis.tools.bench.cluster import Children
+from paxos_redis.tools.local_parliament import Children
 
 
 def _phase(px: dict[str, Any] | None, mode: str) -> dict[str, Any] | None:

@@ -12,7 +12,9 @@ ledger no other process holds.  Identities are found from the roster
 (:func:`paxos_redis.messengers.heartbeat.read_roster`): a process is known by the ``pid`` its beat shows.
 The president is the live priest whose beat says so, the voters are the members its law
 names, and every wait has a deadline whose failure message carries the roster and log
-tails.  Load (concurrent citizens) lives in ``citizen_load.py``.
+tails.  Load (concurrent citizens) lives in ``citizen_load.py``, reading and checking the
+ledgers in ``ledger_checks.py``, and what these processes share with the demo's and the
+benchmark's in :mod:`paxos_redis.tools.local_parliament`.
 """
 
 from __future__ import annotations
@@ -20,36 +22,40 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from ledger_checks import LedgerChecks
 
 from paxos_redis.messengers.connection import TRANSIENT, connect
-from paxos_redis.messengers.heartbeat import Beat, president_of, read_roster
-from paxos_redis.messengers.keys import Keys
+from paxos_redis.messengers.heartbeat import Beat, president_of
 from paxos_redis.protocol.membership import name as hex_name
-from paxos_redis.storage.ledger import dump, replay
+from paxos_redis.tools.local_parliament import (
+    Child,
+    Children,
+    LocalParliament,
+    cli_argv,
+    inherited_env,
+    poll,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-HOST = socket.gethostname()
 T = TypeVar("T")
 
 
 def cli_command() -> list[str]:
     """``paxos-redis`` from the venv if installed there, else ``python -m paxos_redis.tools.cli``."""
     script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.tools.cli"]
+    return [str(script)] if script.exists() else cli_argv()
 
 
 def clean_env() -> dict[str, str]:
     """This environment without any PAXOS_* or REDIS_URL (a command's settings come from flags)."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("PAXOS_") and k != "REDIS_URL"}
+    return {k: v for k, v in inherited_env().items() if k != "REDIS_URL"}
 
 
 def processes_using(ledger_dir: Path) -> list[int]:
@@ -72,131 +78,70 @@ def processes_using(ledger_dir: Path) -> list[int]:
 def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, *,
              interval: float = 0.02, explain: Callable[[], str] | None = None) -> T:
     """``predicate()`` once truthy (polled); an AssertionError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        if time.monotonic() >= deadline:
-            detail = explain() if explain is not None else ""
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{detail}")
-        time.sleep(interval)
+    got = poll(predicate, timeout, interval)
+    if got is None:
+        detail = explain() if explain is not None else ""
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{detail}")
+    return got
 
 
-def ledger_files(directory: Path) -> list[Path]:
-    """Every ledger file under ``directory`` (any depth)."""
-    return sorted(directory.rglob("*.ledger"))
-
-
-def ledger_records(path: Path) -> list[Any]:
-    """A ledger's records, archived law included (read-only, as ``paxos-redis ledger``)."""
-    return replay(path, path.read_bytes())[0]
-
-
-@dataclass
-class Process:
+class Process(Child):
     """One child process (its own process group), its log file and, for a priest, its
     ledger directory and (once it beats) its identity."""
 
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    ledger_dir: Path | None = None
-    priest: int | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to the process group (nothing if it already exited)."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, sig)
-
-    def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout=timeout)
+    def __init__(self, name: str, argv: list[str], log: Path, *,
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+        super().__init__(name, argv, log, env=env, cwd=cwd)
+        self.ledger_dir: Path | None = None
+        self.priest: int | None = None
 
     def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return f"--- {self.name}: (no log)"
-        return f"--- {self.name} (pid {self.pid}, rc {self.popen.poll()}):\n" + "\n".join(text)
+        return f"--- {self.name} (pid {self.pid}, rc {self.poll()}):\n" + super().tail(lines)
 
 
-class Parliament:
+class Parliament(LedgerChecks, LocalParliament):
     """Gods plus priest processes of parliament ``name`` on ``redis_url``; see the module
     doc.  ``priests`` is the god's ``--priests``: how many priests should vote."""
 
     def __init__(self, redis_url: str, root: Path, *, priests: int = 5, name: str = "test",
                  env: dict[str, str] | None = None, shared: bool = False) -> None:
-        self.redis_url, self.root, self.name = redis_url, Path(root), name
-        self.target = priests
-        self.keys = Keys(name)
+        self.root = Path(root)
         self.ledger_root = self.root / "ledgers"
-        self.ledger_dir = self.ledger_root / "shared"             # the one shared directory
-        self.shared = shared
-        self.log_dir = self.root / "logs"
         self.ledger_root.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.extra_env = dict(env or {})
-        self.god: Process | None = None
-        self.gods: list[Process] = []
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        super().__init__(Children(self.root / "logs", numbered=True), name, redis_url,
+                         self.ledger_root / "shared", priests=priests, cwd=self.root,
+                         redis=connect(redis_url, socket_timeout=2.0, socket_connect_timeout=1.0),
+                         env={"PYTHONPATH": path, **(env or {})})
+        self.shared = shared                  # priests share one directory, ledger_dir
         self.priests: dict[int, Process] = {}     # identity -> the process acting as it now
         self.dirs: dict[int, Path] = {}           # identity -> its ledger directory
         self.unknown: list[Process] = []          # priest processes not seen beating yet
-        self.everything: list[Process] = []       # every process ever started, for close()
-        self.redis = connect(redis_url, socket_timeout=2.0, socket_connect_timeout=1.0)
-        self._count = 0
         self._dirs = 0
 
-    # ------------------------------------------------------------ environment and spawning
+    @property
+    def name(self) -> str:
+        return self.parliament
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
-        env.update({
-            "REDIS_URL": self.redis_url, "PAXOS_PARLIAMENT": self.name,
-            "PAXOS_LEDGER_DIR": str(self.ledger_dir), "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        })
-        env.update(self.extra_env)
-        return env
+    # ------------------------------------------------------------ spawning
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Process:
         """Start ``argv`` in its own session with stdout+stderr going to ``logs/<name>-<k>.log``
         (``env`` overrides :meth:`env` for this process)."""
-        self._count += 1
-        log = self.log_dir / f"{name}-{self._count}.log"
-        with open(log, "wb") as out:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, env={**self.env(), **(env or {})},
-                                     cwd=str(self.root), start_new_session=True)
-        process = Process(name, popen, log)
-        self.everything.append(process)
-        return process
+        return self.children.add(Process(name, argv, self.children.log_path(name),
+                                         env={**self.env(), **(env or {})}, cwd=self.cwd))
 
-    def spawn_god(self, priests: int | None = None, *,
-                  remove_after: float | None = None) -> Process:
-        """A god process (``--priests``, default :attr:`target`); it provisions at once."""
-        argv = [sys.executable, str(REPO / "workers" / "god.py"),
-                "--priests", str(priests or self.target)]
-        if remove_after is not None:
-            argv += ["--remove-after", f"{remove_after:g}"]
-        god = self.spawn("god", argv)
-        self.gods.append(god)
-        return god
+    def god_argv(self) -> list[str]:
+        return [sys.executable, str(REPO / "workers" / "god.py")]
+
+    def priest_argv(self) -> list[str]:
+        return [sys.executable, str(REPO / "workers" / "priest.py")]
 
     def start_god(self, priests: int | None = None, *,
-                  remove_after: float | None = None) -> Process:
+                  remove_after: float | None = None) -> Child:
         """The god (one at a time through this method); returns once it provisioned."""
         assert self.god is None or not self.god.alive, "a god is already running"
-        self.god = god = self.spawn_god(priests, remove_after=remove_after)
+        god = self.spawn_god(priests, remove_after=remove_after)
         wait_for(lambda: self._provisioned() or not god.alive, 15,
                  "the god to provision the parliament", explain=self.explain)
         assert god.alive, f"the god exited\n{god.tail()}"
@@ -219,10 +164,6 @@ class Parliament:
         path = self.ledger_root / str(self._dirs)
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def priest_argv(self) -> list[str]:
-        """The priest program (a subclass may run another)."""
-        return [sys.executable, str(REPO / "workers" / "priest.py")]
 
     def start_priest(self, *, ledger_dir: Path | None = None, identity: int | None = None,
                      wait: bool = True, timeout: float = 20.0) -> Process:
@@ -262,17 +203,15 @@ class Parliament:
             self.unknown.remove(process)
 
     def wait_beating(self, process: Process, timeout: float = 20.0) -> int:
-        """Wait until ``process`` beats (its pid in a beat of this host); record and return
-        the identity it acts as."""
-        def beating() -> int | None:
+        """Wait until ``process`` beats; record and return the identity it acts as."""
+        def beating() -> Beat | None:
             if not process.alive:
                 raise AssertionError(f"{process.name} exited early\n{process.tail()}")
-            return next((p for p, b in self.beats().items()
-                         if b.pid == process.pid and b.host == HOST), None)
-        priest = wait_for(beating, timeout, f"{process.name} (pid {process.pid}) to beat",
-                          explain=self.explain)
-        self._known_as(process, priest)
-        return priest
+            return self.beat_of(process)
+        beat = wait_for(beating, timeout, f"{process.name} (pid {process.pid}) to beat",
+                        explain=self.explain)
+        self._known_as(process, beat.priest)
+        return beat.priest
 
     def start(self, *, priests: int | None = None, timeout: float = 30.0) -> Parliament:
         """God, then ``priests`` (default: :attr:`target`) priest processes; returns once
@@ -290,7 +229,7 @@ class Parliament:
     def beats(self) -> dict[int, Beat]:
         """Identity -> its beat, for every priest with a live beat ({} if Redis is down)."""
         try:
-            return read_roster(self.redis, self.keys)
+            return super().beats()
         except TRANSIENT:
             return {}
 
@@ -298,21 +237,19 @@ class Parliament:
         return {priest: p for priest, p in self.priests.items() if p.alive}
 
     def live_beats(self) -> dict[int, Beat]:
-        """Beats of the live processes we started (a dead one's stale beat ignored); a
-        process not known yet is known by its first beat."""
-        beats = self.beats()
-        if self.unknown:
-            pids = {p.pid: p for p in self.unknown if p.alive}
-            for priest, beat in beats.items():
-                if beat.pid in pids and beat.host == HOST:
-                    self._known_as(pids[beat.pid], priest)
+        """Beats of the live priests we started, each as the identity it is known by (a
+        dead one's stale beat ignored); a process not known yet is known by its first beat."""
+        beats = super().live_beats()
+        for process in list(self.unknown):
+            beat = next((b for b in beats.values() if b.pid == process.pid), None)
+            if beat is not None:
+                self._known_as(process, beat.priest)
         live = {p.pid: priest for priest, p in self.live().items()}
-        return {p: b for p, b in beats.items() if live.get(b.pid) == p and b.host == HOST}
+        return {p: b for p, b in beats.items() if live.get(b.pid) == p}
 
     def current_president(self, *, exclude_pid: int | None = None) -> int | None:
         """The identity whose live priest process says it presides."""
-        chosen = president_of({p: b for p, b in self.live_beats().items()
-                               if b.pid != exclude_pid})
+        chosen = self.presiding(exclude_pid)
         return None if chosen is None else chosen.priest
 
     def president_pid(self) -> int | None:
@@ -401,7 +338,7 @@ class Parliament:
     def explain(self) -> str:
         """Roster and log tails, for failure messages."""
         parts = [self.status()]
-        parts += [p.tail() for p in self.everything[-(self.target + 3):]]
+        parts += [p.tail() for p in self.children.all[-(self.target + 3):]]
         return "\n".join(parts)
 
     # ------------------------------------------------------------ faults
@@ -435,13 +372,6 @@ class Parliament:
 
     # ------------------------------------------------------------ ledgers
 
-    def ledger_path(self, priest: int) -> Path:
-        return self.dirs[priest] / f"{self.name}-{hex_name(priest)}.ledger"
-
-    def ledgers(self) -> list[Path]:
-        """Every ledger file under ``root/ledgers`` (of priests running, gone, or copies)."""
-        return ledger_files(self.ledger_root)
-
     def ledger_law(self, priest: int | Path) -> list[str]:
         """``paxos-redis ledger --file F --law``: a ledger's ``N,DECREE`` lines."""
         path = priest if isinstance(priest, Path) else self.ledger_path(priest)
@@ -451,53 +381,10 @@ class Parliament:
         assert done.returncode == 0, f"ledger --law of {path} failed: {done.stderr}"
         return done.stdout.splitlines()
 
-    def ledger_dump(self, priest: int | Path) -> str:
-        """The ledger's dump, as ``paxos-redis ledger --file F`` prints it (read here)."""
-        path = priest if isinstance(priest, Path) else self.ledger_path(priest)
-        return dump(ledger_records(path))
-
-    def passed(self, priest: int | Path) -> dict[int, str]:
-        """Every decree a ledger records as passed (raw, olive-days and repeats included):
-        decree number -> its ``dump`` text (e.g. ``id=p-1 decree=p-1``)."""
-        out: dict[int, str] = {}
-        for line in self.ledger_dump(priest).splitlines():
-            if line.startswith("passed n="):
-                number, _, text = line[len("passed n="):].partition(" ")
-                assert out.setdefault(int(number), text) == text, (
-                    f"{priest}'s ledger passed two decrees at {number}: "
-                    f"{out[int(number)]}, {text}")
-        return out
-
-    def check_one_law(self, ledgers: Iterable[Path | int] | None = None) -> dict[int, str]:
-        """No two ledgers (default: every one under ``root/ledgers``) record different
-        decrees passed at one number (the Parliament's one promise); returns their union."""
-        union: dict[int, tuple[str, str]] = {}
-        for ledger in (self.ledgers() if ledgers is None else ledgers):
-            where = str(ledger) if isinstance(ledger, Path) else hex_name(ledger)
-            for n, text in self.passed(ledger).items():
-                first = union.setdefault(n, (where, text))
-                assert first[1] == text, (f"decree {n} passed as {first[1]!r} in {first[0]} "
-                                          f"but as {text!r} in {where}")
-        return {n: text for n, (_, text) in union.items()}
-
     # ------------------------------------------------------------ teardown
 
     def close(self) -> None:
         """End every process group we started: SIGCONT+SIGTERM, then SIGKILL the stragglers."""
-        for process in self.everything:
-            process.signal(signal.SIGCONT)
-            process.signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for process in self.everything:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(0.1, deadline - time.monotonic()))
-        for process in self.everything:
-            if process.alive:
-                process.signal(signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(5)
-            # the group may hold children that outlived their leader
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+        self.children.stop()
         with contextlib.suppress(Exception):
             self.redis.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import secrets
 import shutil
 import signal
@@ -37,7 +36,7 @@ from paxos_redis.messengers.heartbeat import president_of
 from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name
 from paxos_redis.runtime.settings import Settings
-from paxos_redis.tools.demo_processes import CATCH_UP_TIMEOUT_S, POLL_S, Citizens, Cluster, Messengers, tally
+from paxos_redis.tools.demo_processes import CATCH_UP_TIMEOUT_S, Citizens, Cluster, Messengers, tally
 from paxos_redis.tools.demo_report import (
     Changes,
     Failover,
@@ -52,6 +51,7 @@ from paxos_redis.tools.demo_report import (
     read_laws,
     summary,
 )
+from paxos_redis.tools.local_parliament import POLL_S
 
 __all__ = ["Changes", "Citizens", "Failover", "Tally", "Verdict", "add_parser", "check_laws",
            "check_membership", "check_petitions", "percentile", "read_laws", "run", "summary"]
@@ -143,12 +143,13 @@ class Display:
 # ---------------------------------------------------------------- the failover
 
 def _kill_president(cluster: Cluster, passed: int, show: Display) -> Failover | None:
-    found = cluster.president()
-    if found is None:
+    found = cluster.presiding()
+    child = None if found is None else cluster.children.by_pid(found.pid)
+    if found is None or child is None:
         return None                      # between presidents: try again on the next poll
     show.say(f"killing the president, priest {found.name} (pid {found.pid}), with SIGKILL "
              f"after {passed} petitions")
-    os.kill(found.pid, signal.SIGKILL)
+    child.signal(signal.SIGKILL)
     return Failover(found.name, found.pid, passed, time.monotonic())
 
 
@@ -156,14 +157,14 @@ def _after_kill(cluster: Cluster, f: Failover, show: Display) -> None:
     """Notice the new president, then restart the dead priest (it reopens its ledger)."""
     now = time.monotonic()
     if f.new_priest is None:
-        found = cluster.president(exclude=f.old_priest)
+        found = cluster.presiding(exclude_pid=f.old_pid)
         if found is not None:
             f.new_priest, f.elected_s = found.name, now - f.killed_at
             show.say(f"priest {f.new_priest} presides after {f.elected_s:.2f} s")
-            f.restarted_pid = cluster.spawn(f"priest-{f.old_priest}-restarted", "priest").pid
+            f.restarted_pid = cluster.spawn_priest(f"priest-{f.old_priest}-restarted").pid
             show.say(f"restarted the dead priest as pid {f.restarted_pid}")
     if f.restarted_pid is not None and f.rejoined is None:
-        again = [b for b in cluster.roster().values() if b.pid == f.restarted_pid]
+        again = [b for b in cluster.live_beats().values() if b.pid == f.restarted_pid]
         if again:
             f.rejoined = again[0].name
             show.say(f"pid {f.restarted_pid} is priest {f.rejoined} again, from its ledger")
@@ -189,7 +190,7 @@ def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | Non
                 break
         cluster.check_alive()
         rate = citizens.passed() / max(1e-9, time.monotonic() - citizens.started)
-        president = cluster.president()
+        president = cluster.presiding()
         show.progress(f"passed {citizens.passed()}/{len(citizens.bodies)}  {rate:.0f}/s  "
                       f"president: {president.name if president else '-'}")
         time.sleep(POLL_S)
@@ -206,13 +207,13 @@ def drive(cluster: Cluster, citizens: Citizens, show: Display) -> Failover | Non
 
 def _join(cluster: Cluster, changes: Changes, show: Display) -> None:
     """Start one more priest; wait until it is admitted and its vote counts."""
-    proc = cluster.spawn("priest-joining", "priest")
+    proc = cluster.spawn_priest("priest-joining")
     show.say(f"started one more priest (pid {proc.pid}): no ledger is free, so it is a new "
              "priest, with a new identity")
     deadline = time.monotonic() + CHANGE_TIMEOUT_S
     while time.monotonic() < deadline:
         cluster.check_alive()
-        beats = cluster.roster()
+        beats = cluster.live_beats()
         mine = next((b for b in beats.values() if b.pid == proc.pid), None)
         if mine is not None and changes.joined is None:
             changes.joined = mine.name
@@ -232,10 +233,10 @@ def _join(cluster: Cluster, changes: Changes, show: Display) -> None:
 def _leave(cluster: Cluster, changes: Changes, show: Display, avoid: str | None) -> None:
     """Stop one voter (not the president, nor the newcomer, nor ``avoid`` if another will
     do); wait until it is removed."""
-    beats = cluster.roster()
+    beats = cluster.live_beats()
     voters = sorted((b for b in beats.values() if b.role == "voter" and not b.president
                      and b.name != changes.joined), key=lambda b: (b.name == avoid, b.name))
-    proc = next((cluster.children[b.pid][1] for b in voters), None)
+    proc = cluster.children.by_pid(voters[0].pid) if voters else None
     if proc is None:
         return
     leaving = voters[0]
@@ -246,7 +247,7 @@ def _leave(cluster: Cluster, changes: Changes, show: Display, avoid: str | None)
     deadline = time.monotonic() + CHANGE_TIMEOUT_S
     while time.monotonic() < deadline:
         cluster.check_alive()
-        president = cluster.president()
+        president = cluster.presiding()
         if president is not None and leaving.priest not in president.members \
                 and president.members_at > (changes.admitted_at or 0):
             changes.removed_at, changes.removed_from = president.members_at, \

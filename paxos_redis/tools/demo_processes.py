@@ -7,11 +7,7 @@ and :mod:`paxos_redis.tools.demo_report` judges what they did.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -23,12 +19,13 @@ from redis.exceptions import AuthenticationError, RedisError
 from paxos_redis.citizen.client import Client
 from paxos_redis.errors import CliError, PaxosError
 from paxos_redis.messengers.connection import check, connect, redact
-from paxos_redis.messengers.heartbeat import Beat, president_of, read_roster
+from paxos_redis.messengers.heartbeat import Beat
 from paxos_redis.runtime.settings import Settings
 from paxos_redis.tools.demo_report import Tally
+from paxos_redis.tools.local_parliament import POLL_S, Child, Children, LocalParliament, poll
 
 CATCH_UP_TIMEOUT_S = 20.0
-POLL_S = 0.05
+STOP_GRACE_S = 10.0
 
 
 # ---------------------------------------------------------------- the messengers
@@ -98,125 +95,70 @@ class Messengers:
 
 # ---------------------------------------------------------------- the processes
 
-class Cluster:
-    """The god and the priests, each its own ``python -m paxos_redis.tools.cli`` process."""
+class Cluster(LocalParliament):
+    """The god and the priests, each its own ``python -m paxos_redis.tools.cli`` process,
+    with the caller's PAXOS_* settings (but those that make one priest who it is)."""
 
     def __init__(self, settings: Settings, redis: Any, logs: Path) -> None:
-        self.settings, self.redis, self.logs = settings, redis, logs
-        self.keys = settings.keys
-        self.target = settings.priests or 0
-        self.children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
-        self.retired: set[int] = set()          # pids stopped on purpose
-        self.god: subprocess.Popen[bytes] | None = None
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PAXOS_IDENTITY", "PAXOS_PRIESTS", "PAXOS_SEAT")}
-        env.update(REDIS_URL=settings.redis_url, PAXOS_PARLIAMENT=settings.parliament,
-                   PAXOS_LEDGER_DIR=str(settings.ledger_dir), PAXOS_SECRET=settings.secret or "")
-        self.env = env
-
-    def spawn(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "paxos_redis.tools.cli", *argv],
-                                    env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log)
-        self.children[proc.pid] = (name, proc)
-        return proc
+        super().__init__(Children(logs), settings.parliament, settings.redis_url,
+                         settings.ledger_dir, priests=settings.priests or 0, redis=redis,
+                         env={"PAXOS_SECRET": settings.secret or ""}, keep_settings=True)
+        self.logs = logs
 
     def start(self) -> None:
-        self.god = self.spawn("god", "god", "--priests", str(self.target))
+        self.spawn_god()
         for k in range(self.target):
-            self.spawn(f"priest-{k}", "priest")
+            self.spawn_priest(f"priest-{k}")
 
     def restart_god(self, priests: int, remove_after: float) -> None:
         """Stop the god; start one that wants ``priests`` voters."""
         if self.god is not None:
             self.retire(self.god)
-        self.god = self.spawn("god-restarted", "god", "--priests", str(priests),
-                              "--remove-after", f"{remove_after:g}")
+        self.spawn_god(priests, remove_after=remove_after, name="god-restarted")
 
-    def retire(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    def retire(self, child: Child) -> None:
         """Stop one child on purpose (SIGTERM, then SIGKILL)."""
-        self.retired.add(proc.pid)
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        child.stop(STOP_GRACE_S)
 
-    def _ours(self, beat: Beat) -> bool:
-        child = self.children.get(beat.pid)
-        return child is not None and beat.pid not in self.retired and child[1].poll() is None
-
-    def roster(self) -> dict[int, Beat]:
-        """The live priests of ours, by identity."""
-        return {p: b for p, b in read_roster(self.redis, self.keys).items() if self._ours(b)}
-
-    def president(self, exclude: str | None = None) -> Beat | None:
-        """A priest of ours whose heartbeat says it presides (not ``exclude``)."""
-        return president_of({p: b for p, b in self.roster().items() if b.name != exclude})
-
-    def priests(self) -> list[subprocess.Popen[bytes]]:
+    def priests(self) -> list[Child]:
         """The priest processes running, not stopped on purpose."""
-        return [proc for pid, (label, proc) in self.children.items()
-                if label.startswith("priest") and pid not in self.retired and proc.poll() is None]
+        return [c for c in self.children.all
+                if c.name.startswith("priest") and not c.stopped and c.alive]
 
     def check_alive(self) -> None:
-        for pid, (label, proc) in self.children.items():
-            if pid not in self.retired and proc.poll() not in (None, -signal.SIGKILL):
-                raise CliError(f"{label} exited with code {proc.returncode}: "
-                               f"{self.last_line(label)} (log: {self.logs / (label + '.log')})")
-
-    def last_line(self, name: str) -> str:
-        try:
-            lines = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return lines[-1].strip() if lines else "(empty log)"
+        child = self.children.exited()
+        if child is not None:
+            raise CliError(f"{child.name} exited with code {child.returncode}: "
+                           f"{child.tail(1).strip()} (log: {child.log})")
 
     def wait_founded(self, timeout: float) -> Beat:
         """Wait for the god to found the parliament with our priests, and for a president."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def founded() -> Beat | None:
             self.check_alive()
-            beats = self.roster()
-            president = president_of(beats)
-            if len(beats) == self.target and all(b.role == "voter" for b in beats.values()) \
-                    and president is not None and set(president.members) == set(beats):
-                return president
-            time.sleep(POLL_S)
-        raise CliError(f"the god did not found the parliament with {self.target} priests and "
-                       f"elect a president within {timeout:g} s; see the logs in {self.logs}")
+            return self.founded()
+        president = poll(founded, timeout)
+        if president is None:
+            raise CliError(f"the god did not found the parliament with {self.target} priests "
+                           f"and elect a president within {timeout:g} s; see the logs in "
+                           f"{self.logs}")
+        return president
 
     def caught_up(self, known: int, timeout: float) -> bool:
         """Wait until every running priest's heartbeat knows every decree below ``known``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            beats = self.roster()
-            if len(beats) == len(self.priests()) and all(b.known >= known
-                                                         for b in beats.values()):
-                return True
-            time.sleep(POLL_S)
-        return False
+        def done() -> bool:
+            beats = self.live_beats()
+            return len(beats) == len(self.priests()) and all(b.known >= known
+                                                             for b in beats.values())
+        return poll(done, timeout) is not None
 
     def settle(self, timeout: float = CATCH_UP_TIMEOUT_S) -> bool:
         """Wait until every running priest knows as much law as the one that knows most."""
-        top = max((b.known for b in self.roster().values()), default=0)
+        top = max((b.known for b in self.live_beats().values()), default=0)
         return self.caught_up(top, timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
         """SIGTERM everyone (priests drain and exit), then SIGKILL whoever lingers."""
-        procs = [proc for _, proc in self.children.values() if proc.poll() is None]
-        for proc in procs:
-            proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.children.stop(grace=STOP_GRACE_S)
 
 
 # ---------------------------------------------------------------- the citizens

@@ -130,7 +130,7 @@ class FaultyParliament(Parliament):
     def twin_verdict(self, twin: Process, priest: int | None) -> str | None:
         """None if the (exited) twin refused to start as it must, else what went wrong."""
         log = twin.log.read_text(errors="replace")
-        if twin.popen.poll() == 1 and REFUSAL in log and (priest is None or name(priest) in log):
+        if twin.poll() == 1 and REFUSAL in log and (priest is None or name(priest) in log):
             return None
         return (f"a twin of priest {name(priest) if priest else '?'} (a copy of its ledger) "
-                f"did not refuse to start: rc {twin.popen.poll()}\n{twin.tail(8)}")
+                f"did not refuse to start: rc {twin.poll()}\n{twin.tail(8)}")

@@ -22,7 +22,8 @@ from hosts import FaultyParliament
 from paxos_redis.protocol.decree import Decree
 from paxos_redis.protocol.membership import Membership, name
 from paxos_redis.protocol.records import Passed
-from tests.processes import Process, ledger_records
+from tests.ledger_checks import ledger_records
+from tests.processes import Process
 
 MIN_RUNNING = 4                             # scale_down never leaves fewer priests running
 DOWN_KINDS = ("kill", "pause", "cut", "fsync")

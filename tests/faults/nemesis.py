@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parents[1])]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 from history import History  # noqa: E402
 from hosts import FaultyParliament  # noqa: E402
@@ -279,7 +279,7 @@ class Nemesis(MembershipFaults):
             if process.alive or self.down.get(host) in ("kill", "restart", "replace"):
                 continue
             tail = process.tail(3)
-            self.event(f"host {host} pid {process.pid} exited rc {process.popen.poll()}: "
+            self.event(f"host {host} pid {process.pid} exited rc {process.poll()}: "
                        f"{tail.splitlines()[-1][:120]}")
             if host in self.expect_exit or INJECTED in tail or STARTUP_OUTAGE in tail:
                 self.expect_exit.discard(host)
@@ -288,14 +288,14 @@ class Nemesis(MembershipFaults):
                 self._later(0.1, 1.0, lambda h=host: self._restart(h))   # type: ignore[misc]
             else:
                 self.report.verdict.fail(f"the priest on host {host} exited by itself "
-                                         f"(rc {process.popen.poll()}):\n{process.tail(8)}")
+                                         f"(rc {process.poll()}):\n{process.tail(8)}")
                 self._restart(host)
 
     def watch_gods(self) -> None:
         for god in self.parliament.gods:
             if not god.alive and god.pid not in self.killed_gods:
                 self.killed_gods.add(god.pid)
-                self.report.verdict.fail(f"a god exited by itself (rc {god.popen.poll()}):\n"
+                self.report.verdict.fail(f"a god exited by itself (rc {god.poll()}):\n"
                                          f"{god.tail(8)}")
 
     def heal_all(self) -> None:

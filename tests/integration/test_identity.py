@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 from citizen_load import law_map
-from processes import Parliament, cli_command, ledger_records, wait_for
+from ledger_checks import ledger_records
+from processes import Parliament, cli_command, wait_for
 from redis_server import RedisServer
 
 from paxos_redis.citizen.client import Client

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import HOST, Parliament, cli_command, wait_for
+from processes import Parliament, cli_command, wait_for
 from redis_server import RedisServer
 
 from paxos_redis.messengers.heartbeat import president_of
 from paxos_redis.protocol.membership import name
+from paxos_redis.tools.local_parliament import HOST
 
 pytestmark = pytest.mark.redis
 

@@ -2,7 +2,8 @@
 
 Modules, one job each:
 
-* :mod:`~paxos_redis.tools.bench.cluster`: redis-server (or ``--redis``), a god, N priests;
+* :mod:`~paxos_redis.tools.bench.cluster`: redis-server (or ``--redis``), a god, N priests
+  (a :class:`~paxos_redis.tools.local_parliament.LocalParliament`);
 * :mod:`~paxos_redis.tools.bench.citizen`: one citizen process (sequential or saturated load);
 * :mod:`~paxos_redis.tools.bench.load`: the citizen processes of one phase, and their reports;
 * :mod:`~paxos_redis.tools.bench.measure`: CPU and Redis command snapshots, latency percentiles;

@@ -4,11 +4,11 @@ The god founds the parliament with the N priests (each a new priest: a new ledge
 new identity); :meth:`Cluster.start` returns once it has, a president acts, and a
 decree passes, so that nothing measured is the founding.
 
-Every child runs in its own session (process group) with its output in a log file;
-:meth:`Children.stop` ends each group with SIGTERM, then SIGKILL, so a failed or
-interrupted benchmark leaves nothing running.  Ledgers live in a fresh directory on a
-real disk (``/var/tmp`` by default, not ``/tmp``, which is often ``tmpfs``) and the
-priests fsync every batch, as they always do.
+Every child runs in its own session (process group) with its output in a log file
+(:mod:`paxos_redis.tools.local_parliament`); :meth:`Cluster.close` ends each group with
+SIGTERM, then SIGKILL, so a failed or interrupted benchmark leaves nothing running.
+Ledgers live in a fresh directory on a real disk (``/var/tmp`` by default, not ``/tmp``,
+which is often ``tmpfs``) and the priests fsync every batch, as they always do.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +26,8 @@ from typing import Any
 from paxos_redis.citizen.client import Client
 from paxos_redis.errors import BenchError, PaxosError
 from paxos_redis.messengers.connection import connect, redact
-from paxos_redis.messengers.heartbeat import president_of, read_roster
-from paxos_redis.messengers.keys import Keys
 from paxos_redis.tools.bench.procfs import MEMORY_FILESYSTEMS, filesystem
+from paxos_redis.tools.local_parliament import Child, Children, LocalParliament, poll
 
 READY_TIMEOUT_S = 60.0
 
@@ -41,60 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def cli_argv() -> list[str]:
-    """``paxos-redis`` as this interpreter runs it (works from an installed package)."""
-    return [sys.executable, "-m", "paxos_redis.tools.cli"]
-
-
-class Children:
-    """Child processes, each in its own process group, each with a log file in ``logdir``."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None, pipes: bool = False) -> subprocess.Popen[bytes]:
-        """Start ``argv``; stderr (and stdout unless ``pipes``) go to ``logdir/name.log``."""
-        with open(self.logdir / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if pipes else log, stderr=log, env=env,
-                cwd=None if cwd is None else str(cwd), start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
-
-    def name_of(self, proc: subprocess.Popen[bytes]) -> str:
-        return next((n for n, p in self.procs if p is proc), "?")
-
-    def stop(self, procs: list[subprocess.Popen[bytes]] | None = None, grace: float = 5.0) -> None:
-        """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL."""
-        chosen = [p for _, p in self.procs if procs is None or p in procs]
-        for proc in chosen:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in chosen:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.05, deadline - time.monotonic()))
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        try:
-            text = (self.logdir / f"{name}.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:]) or "(empty log)"
 
 
 def _ledger_dir(wanted: Path | None) -> tuple[Path, bool]:
@@ -117,7 +58,7 @@ def _ledger_dir(wanted: Path | None) -> tuple[Path, bool]:
     return wanted, False
 
 
-class Cluster:
+class Cluster(LocalParliament):
     """One parliament: Redis (own or given), a god and ``priests`` priest processes.
 
     ``priest_argv(i)``, if given, replaces ``paxos-redis priest`` for priest ``i`` (the
@@ -129,33 +70,24 @@ class Cluster:
                  ledger_dir: Path | None = None,
                  priest_argv: Callable[[int], list[str]] | None = None,
                  rules: str | None = None) -> None:
-        self.target, self.workdir = priests, workdir
-        self.children = Children(workdir / "logs")
-        self.children.logdir.mkdir(parents=True, exist_ok=True)
         self.own_redis = redis_url is None
-        self.url = redis_url or ""
-        self.parliament = "bench" if self.own_redis else f"bench-{secrets.token_hex(4)}"
-        self.keys = Keys(self.parliament)
-        self.ledgers, self._own_ledgers = _ledger_dir(ledger_dir)
-        self.ledger_fs = filesystem(self.ledgers)
-        self.priest_argv, self.rules = priest_argv, rules
-        self.redis_proc: subprocess.Popen[bytes] | None = None
-        self.god: subprocess.Popen[bytes] | None = None
-        self.priests: list[subprocess.Popen[bytes]] = []
-        self.redis: Any = None
+        parliament = "bench" if self.own_redis else f"bench-{secrets.token_hex(4)}"
+        ledgers, self._own_ledgers = _ledger_dir(ledger_dir)
+        env = {"PAXOS_PRIESTS": str(priests)}
+        if rules is not None:
+            env["PAXOS_RULES"] = rules
+        super().__init__(Children(workdir / "logs"), parliament, redis_url or "", ledgers,
+                         priests=priests, cwd=workdir, env=env)
+        self.children.logdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.ledger_fs = filesystem(self.ledger_dir)
+        self.custom_priest_argv = priest_argv
+        self.redis_proc: Child | None = None
+        self.priests: list[Child] = []
 
     @property
     def on_memory_fs(self) -> bool:
         return self.ledger_fs in MEMORY_FILESYSTEMS
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
-        env.update(REDIS_URL=self.url, PAXOS_PARLIAMENT=self.parliament,
-                   PAXOS_LEDGER_DIR=str(self.ledgers), PAXOS_PRIESTS=str(self.target),
-                   PYTHONUNBUFFERED="1")
-        if self.rules is not None:
-            env["PAXOS_RULES"] = self.rules
-        return env
 
     # ------------------------------------------------------------- start
 
@@ -167,24 +99,13 @@ class Cluster:
             self.redis.ping()
         except Exception as exc:
             raise BenchError(f"Redis at {redact(self.url)} is unreachable: {exc}") from None
-        self.god = self.children.spawn("god", [*cli_argv(), "god", "--priests", str(self.target)],
-                                       env=self.env(), cwd=self.workdir)
+        god = self.spawn_god()
         for i in range(self.target):
-            argv = self.priest_argv(i) if self.priest_argv else [*cli_argv(), "priest"]
-            self.priests.append(self.children.spawn(f"priest-{i}", argv, env=self.env(),
-                                                    cwd=self.workdir))
-        self._wait(self.founded, f"the god to found the parliament with {self.target} priests "
-                   "and a president to act", "god")
+            argv = self.custom_priest_argv(i) if self.custom_priest_argv else self.priest_argv()
+            self.priests.append(self.spawn(f"priest-{i}", argv))
+        self._wait(lambda: self.founded() is not None, f"the god to found the parliament with "
+                   f"{self.target} priests and a president to act", god)
         self._wait_passes()
-
-    def founded(self) -> bool:
-        """Every priest of ours votes, in one founding that names them all, and one presides."""
-        pids = {p.pid for p in self.priests}
-        beats = {b.priest: b for b in read_roster(self.redis, self.keys).values()
-                 if b.pid in pids}
-        president = president_of(beats)
-        return (len(beats) == self.target and all(b.role == "voter" for b in beats.values())
-                and president is not None and set(president.members) == set(beats))
 
     def _start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -200,7 +121,7 @@ class Cluster:
                              "--appendonly", "no", "--daemonize", "no", "--dir", str(data)])
         probe = connect(self.url, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
         try:
-            self._wait(lambda: _pings(probe), "redis-server to answer PING", "redis-server",
+            self._wait(lambda: _pings(probe), "redis-server to answer PING", self.redis_proc,
                        timeout=10.0)
         finally:
             probe.close()
@@ -214,31 +135,31 @@ class Cluster:
                 except PaxosError:
                     return False
                 return True
-            self._wait(passes, "the first decree to pass", "priest-0")
+            self._wait(passes, "the first decree to pass", self.priests[0])
 
-    def _wait(self, ready: Callable[[], bool], what: str, log: str,
+    def _wait(self, ready: Callable[[], bool], what: str, child: Child,
               timeout: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
+        """Until ``ready()``; else a :class:`BenchError` with the end of ``child``'s log."""
+        def ready_or_dead() -> bool:
             self.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError(f"timed out after {timeout:g} s waiting for {what}; "
-                                 f"{log}.log ends:\n{self.children.tail(log)}")
-            time.sleep(0.05)
+            return ready()
+        if poll(ready_or_dead, timeout) is None:
+            raise BenchError(f"timed out after {timeout:g} s waiting for {what}; "
+                             f"{child.name}.log ends:\n{child.tail()}")
 
     # ------------------------------------------------------------- while running
 
     def check_alive(self) -> None:
         """Raise :class:`BenchError` (with its log tail) if Redis, the god or a priest exited."""
-        for proc in [self.redis_proc, self.god, *self.priests]:
-            if proc is not None and proc.poll() is not None:
-                name = self.children.name_of(proc)
-                raise BenchError(f"{name} exited with status {proc.returncode} during the "
-                                 f"benchmark; {name}.log ends:\n{self.children.tail(name)}")
+        child = self.children.exited([*self.gods, *self.priests]
+                                     + ([] if self.redis_proc is None else [self.redis_proc]))
+        if child is not None:
+            raise BenchError(f"{child.name} exited with status {child.returncode} during the "
+                             f"benchmark; {child.name}.log ends:\n{child.tail()}")
 
     def identity_of(self) -> dict[int, str]:
         """pid -> the priest's identity (12 hex digits), from the priests' heartbeats."""
-        return {b.pid: b.name for b in read_roster(self.redis, self.keys).values()}
+        return {b.pid: b.name for b in self.beats().values()}
 
     def stream_lengths(self) -> dict[str, int]:
         """XLEN of every key of this parliament that is a stream."""
@@ -263,9 +184,9 @@ class Cluster:
         if keep:
             return
         if self._own_ledgers:
-            shutil.rmtree(self.ledgers, ignore_errors=True)
+            shutil.rmtree(self.ledger_dir, ignore_errors=True)
             return
-        for entry in self.ledgers.iterdir():
+        for entry in self.ledger_dir.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

@@ -9,7 +9,6 @@ result); :meth:`CitizenLoad.schedule` tells every process the same measured inte
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -18,11 +17,12 @@ from typing import Any
 
 from paxos_redis.errors import BenchError
 from paxos_redis.tools.bench.cluster import Cluster
+from paxos_redis.tools.local_parliament import Child
 
 
 @dataclass
 class CitizenState:
-    proc: subprocess.Popen[bytes]
+    proc: Child
     name: str
     window: int
     ready: bool = False
@@ -84,7 +84,7 @@ class CitizenLoad:
                 if c.result is None:
                     raise BenchError(f"{c.name} exited with status {c.proc.returncode} before "
                                      f"its result; {c.name}.log ends:\n"
-                                     f"{self.cluster.children.tail(c.name)}")
+                                     f"{c.proc.tail()}")
 
     def ready(self) -> bool:
         return all(c.ready for c in self.citizens)

@@ -97,7 +97,7 @@ class Bench:
         self.priest_pids = sorted((p.pid for p in self.cluster.priests),
                                   key=lambda pid: (names.get(pid, "~"), pid))
         if self.cluster.on_memory_fs:
-            self.progress.note(f"bench: WARNING: ledgers in {self.cluster.ledgers} are on "
+            self.progress.note(f"bench: WARNING: ledgers in {self.cluster.ledger_dir} are on "
                                f"{self.cluster.ledger_fs}, where fsync is free; give "
                                "--ledger-dir on a real disk")
 
@@ -187,7 +187,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
     failed = True
     try:
         bench.start()
-        report["durability"] = {"fsync": True, "ledger_dir": str(bench.cluster.ledgers),
+        report["durability"] = {"fsync": True, "ledger_dir": str(bench.cluster.ledger_dir),
                                 "ledger_filesystem": bench.cluster.ledger_fs}
         report["parliament"] = bench.cluster.parliament
         report["idle"] = bench.idle() if options.idle > 0 else None
@@ -195,7 +195,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
                             for w in (options.windows if mode == "saturated" else (1,))]
         report.update(bench.end_state())
         if options.keep:
-            report["kept"] = {"logs": str(workdir / "logs"), "ledgers": str(bench.cluster.ledgers)}
+            report["kept"] = {"logs": str(workdir / "logs"), "ledgers": str(bench.cluster.ledger_dir)}
         failed = False
     except BenchError as exc:
         raise BenchError(f"{exc}\n(logs kept in {workdir / 'logs'})") from None
