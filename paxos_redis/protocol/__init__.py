@@ -8,7 +8,7 @@ from paxos_redis.errors import CorruptRecord, LawConflict, MalformedMessage, Pro
 from paxos_redis.protocol.ballot import ZERO, Ballot
 from paxos_redis.protocol.codec import decode, encode
 from paxos_redis.protocol.decree import OLIVE_DAY, Decree
-from paxos_redis.protocol.effects import Effects, Enacted, Receipt
+from paxos_redis.protocol.effects import Answer, Effects, Enacted, Receipt
 from paxos_redis.protocol.law import Archive, Law
 from paxos_redis.protocol.membership import Change, Founding, Membership, name, parse_name
 from paxos_redis.protocol.messages import (
@@ -43,6 +43,7 @@ from paxos_redis.protocol.rules import Rules
 __all__ = [
     "OLIVE_DAY",
     "ZERO",
+    "Answer",
     "Archive",
     "Archived",
     "Change",

@@ -17,7 +17,9 @@ Two exceptions, which :meth:`Effects.before_records` lists for the runtime:
   durable before it was sent; the note only spares asking again after a restart.
 
 ``receipts`` are votes told to a citizen (see :class:`Receipt`); like *voted*
-messages they leave only once the records are durable.
+messages they leave only once the records are durable.  ``vouched`` names the
+petitions whose voters a begin ballot of this step (sent to another priest) asked for
+receipts: those receipts answer the citizen, so the president need not.
 """
 
 from __future__ import annotations
@@ -66,15 +68,27 @@ class Receipt:
     petition: str
 
 
+class Answer(NamedTuple):
+    """What a citizen is told of its petition at once, without a ballot: the decree number
+    ``n`` where it first passed (a retry of a petition the law holds), or why it is
+    refused (``error``).  See :meth:`~.priest.Priest.triage`."""
+
+    petition: str
+    n: int | None = None
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class Effects:
     """Records to persist, then messages to send (``(priest, message)``), then decrees enacted,
-    and receipts for citizens (sent with the messages that wait for the records)."""
+    and receipts for citizens (sent with the messages that wait for the records), and the
+    petitions vouched for by receipts (a tuple: most steps vouch for none, and make none)."""
 
     records: list[Record] = field(default_factory=list)
     messages: list[tuple[int, Message]] = field(default_factory=list)
     passed: list[Enacted] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    vouched: tuple[str, ...] = ()
 
     def before_records(self) -> tuple[list[tuple[int, Message]], list[tuple[int, Message]]]:
         """``(may leave before the records are durable, must wait for them)``."""
@@ -96,6 +110,9 @@ class Effects:
         self.messages.extend(other.messages)
         self.passed.extend(other.passed)
         self.receipts.extend(other.receipts)
+        if other.vouched:
+            self.vouched += other.vouched
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.messages or self.passed or self.receipts)
+        return bool(self.records or self.messages or self.passed or self.receipts
+                    or self.vouched)

@@ -30,6 +30,8 @@ from paxos_redis.protocol.decree import Decree
 FOUNDING = "!found:"
 #: petition ids of membership changes start with this (then a unique suffix)
 CHANGE = "!members:"
+#: the petition-id prefixes of decrees only the parliament itself may pass
+RESERVED = (FOUNDING, CHANGE)
 #: decrees a change waits before it governs ballots, unless the founding says otherwise
 ALPHA = 4096
 #: the most priests a founding or a change may name
@@ -119,7 +121,7 @@ class Change:
 def is_membership(petition: str) -> bool:
     """Decrees only the parliament itself may pass (citizens' petitions with such ids are
     refused)."""
-    return petition.startswith((FOUNDING, CHANGE))
+    return petition.startswith(RESERVED)
 
 
 @dataclass(slots=True)

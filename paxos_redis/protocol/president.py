@@ -35,7 +35,7 @@ sooner than the president could.  A sequential citizen's petitions always qualif
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +76,8 @@ class Priest(Protocol):
     def learn(self, entries: tuple[tuple[int, Decree], ...] | list[tuple[int, Decree]]) -> None: ...
 
     def start_ballot_now(self) -> None: ...
+
+    def vouch(self, petition: str) -> None: ...
 
 PREPARING, ACTIVE, DEPOSED = "preparing", "active", "deposed"
 
@@ -275,10 +277,12 @@ class President:
             room -= 1
         self._begin(batch, receipt=receipt)
 
-    def _begin(self, entries: list[Entry], to: Iterable[int] | None = None,
+    def _begin(self, entries: list[Entry], to: Sequence[int] | None = None,
                receipt: tuple[int, str, int] | None = None) -> None:
         """Begin ballot for ``entries`` (sorted), in chunks of one membership each;
-        ``receipt`` goes with the chunk whose first entry it names."""
+        ``receipt`` goes with the chunk whose first entry it names.  Sent to another
+        priest, that chunk vouches for its petition: the runtime leaves the answer to the
+        voters' receipts (a begin ballot this priest only sends itself never leaves it)."""
         p = self.priest
         i = 0
         while i < len(entries):
@@ -290,11 +294,14 @@ class President:
                 chunk = tuple(part)
                 named = receipt if receipt is not None and chunk[0][0] == receipt[0] else None
                 message = BeginBallot(p.id, self.ballot, p.law.known, chunk, named)
-                for priest in self.asked(members) if to is None else to:
+                recipients = self.asked(members) if to is None else to
+                for priest in recipients:
                     p.send(priest, message)
+                if named is not None and any(priest != p.id for priest in recipients):
+                    p.vouch(chunk[0][1].petition)
             i = j
 
-    def asked(self, members: frozenset[int]) -> Iterable[int]:
+    def asked(self, members: frozenset[int]) -> Sequence[int]:
         """Who gets a new begin ballot: every member, or, thrifty, a bare majority (the
         paper's quorum): this priest if it is a member, and the others that answered it
         last.  A priest left out learns the decrees when they are announced; if one asked

@@ -17,6 +17,11 @@ the membership the law sets for it.
 A priest answers *next ballot* with *last vote* only after its promise is in the
 step's records, and *begin ballot* with *voted* only after its vote is: the
 runtime makes the records durable before it sends (persist, then send).
+
+What a priest admits is decided here too: a president's message must be at a ballot
+its sender owns, and a priest never votes for a decree over its ``max_decree_bytes``
+(:meth:`Priest.receive` refuses such a message, changing nothing); a citizen's petition
+is refused, answered from the law, or proposed (:meth:`Priest.triage`).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from paxos_redis.errors import ProtocolError
+from paxos_redis.errors import ProtocolError, Refused
 from paxos_redis.protocol.ballot import ZERO, Ballot
 from paxos_redis.protocol.decree import Decree
-from paxos_redis.protocol.effects import Effects, Receipt
+from paxos_redis.protocol.effects import Answer, Effects, Receipt
 from paxos_redis.protocol.law import Archive, Law
-from paxos_redis.protocol.membership import Change, Founding
+from paxos_redis.protocol.membership import RESERVED, Change, Founding
+from paxos_redis.protocol.membership import name as priest_name
 from paxos_redis.protocol.messages import (
+    BY_CODE,
     BeginBallot,
     Entry,
     FailedBallot,
@@ -47,7 +54,11 @@ from paxos_redis.protocol.messages import (
 )
 from paxos_redis.protocol.president import President
 from paxos_redis.protocol.records import Archived, Identity, Members, Passed, Promise, Record, Tried, Votes
-from paxos_redis.protocol.rules import Rules
+from paxos_redis.protocol.rules import MAX_DECREE_BYTES, Rules
+
+#: the messages only a president sends, each at a ballot it owns (see :meth:`Priest.receive`)
+FROM_PRESIDENT: frozenset[type] = frozenset(cls for (role, _), cls in BY_CODE.items()
+                                            if role == "president")
 
 
 class Priest:
@@ -55,11 +66,14 @@ class Priest:
 
     president_class: type[President] = President
 
-    def __init__(self, identity: Identity, rules: Rules | None = None) -> None:
+    def __init__(self, identity: Identity, rules: Rules | None = None, *,
+                 max_decree_bytes: int = MAX_DECREE_BYTES) -> None:
         if not 0 < identity.priest < 2**63:
             raise ProtocolError(f"identity {identity.priest} is out of range")
         self.parliament = identity.parliament
         self.id = identity.priest
+        #: the largest decree body this priest votes for or takes as a petition
+        self.max_decree_bytes = max_decree_bytes
         #: promises, votes and ballots tried written so far (durable once the step's records
         #: are): the priest's stamp.  A ledger restored from an old copy has a lower one
         #: than the priest showed before, which the runtime checks (see identity.py)
@@ -89,7 +103,8 @@ class Priest:
 
     @classmethod
     def restore(cls, records: Iterable[Record], rules: Rules | None = None,
-                archive: Archive | None = None) -> Priest:
+                archive: Archive | None = None, *,
+                max_decree_bytes: int = MAX_DECREE_BYTES) -> Priest:
         """Rebuild a priest from its ledger records (the first must be its Identity) and, if
         the ledger was compacted, the ``archive`` holding the law it no longer does (with
         the membership its Members record says that law decided)."""
@@ -97,7 +112,7 @@ class Priest:
         first = records[0] if records else None
         if not isinstance(first, Identity):
             raise ProtocolError(f"a ledger must begin with its Identity record, found {first!r}")
-        priest = cls(first, rules)
+        priest = cls(first, rules, max_decree_bytes=max_decree_bytes)
         if archive is not None:
             snap = next((r for r in records if isinstance(r, Members)), None)
             priest.law.resume(archive, None if snap is None else (snap.at, snap.membership))
@@ -131,17 +146,53 @@ class Priest:
     # ------------------------------------------------------------ inputs
 
     def receive(self, message: Message) -> Effects:
-        """Handle one message from the messenger."""
+        """Handle one message from the messenger, if this priest admits it: a president's
+        message must be at a ballot its sender owns (B1: a ballot is its priest's alone),
+        and a begin ballot must not ask for a vote on a decree over this priest's
+        ``max_decree_bytes`` (a priest never votes for one).  One it refuses raises
+        :class:`~paxos_redis.errors.Refused` and changes nothing: the runtime dead-letters it."""
+        if type(message) in FROM_PRESIDENT:
+            self._admit(message)
         return self._run(lambda: self._dispatch(message))
+
+    def _admit(self, message: Message) -> None:
+        """Raise :class:`Refused` for a president's message :meth:`receive` does not admit."""
+        if message.ballot.priest != message.sender:
+            raise Refused(f"ballot {message.ballot} is not {priest_name(message.sender)}'s")
+        if type(message) is BeginBallot:
+            limit = self.max_decree_bytes
+            for n, decree in message.entries:
+                if len(decree.body) > limit:
+                    raise Refused(f"begin ballot {message.ballot} asks for a vote on decree {n} "
+                                  f"of {len(decree.body)} bytes, over this priest's limit of "
+                                  f"{limit}")
 
     def tick(self) -> Effects:
         """One tick of the worker's clock: resend, inquire, retry."""
         return self._run(self._on_tick)
 
+    def triage(self, decree: Decree) -> Answer | None:
+        """A citizen's petition, before it is proposed (:meth:`petition`): refused if its
+        body is over this priest's ``max_decree_bytes`` or its id is one the parliament
+        keeps for its own decrees (:func:`.membership.is_membership`); answered with the
+        number where it first passed if the law holds it (a retry, applied once);
+        ``None``: petition it.  (Once per petition in the worker's loop: kept lean.)"""
+        pid = decree.petition
+        if len(decree.body) > self.max_decree_bytes:
+            return Answer(pid, error=f"decree of {len(decree.body)} bytes is over the limit "
+                                     f"of {self.max_decree_bytes} bytes")
+        if pid.startswith(RESERVED):                     # is_membership(pid), inlined
+            return Answer(pid, error=f"petition id {pid[:40]!r}: ids starting with '!found:' "
+                                     "or '!members:' are the parliament's own (membership is "
+                                     "changed with paxos-redis members)")
+        first = self.law.first_of.get(pid)
+        return None if first is None else Answer(pid, n=first)
+
     def petition(self, decrees: Iterable[Decree], replies: Mapping[str, str] | None = None
                  ) -> Effects:
-        """Citizens' decrees arrive here: proposed if we preside, else sent to the president.
-        ``replies`` maps petition ids to their citizens, who may then get receipts."""
+        """Citizens' decrees arrive here (those :meth:`triage` lets through): proposed if we
+        preside, else sent to the president.  ``replies`` maps petition ids to their
+        citizens, who may then get receipts."""
         return self._run(lambda: self._on_petition(tuple(decrees), forwarded=False,
                                                    replies=replies))
 
@@ -204,6 +255,13 @@ class Priest:
             self._local.append(message)
         else:
             self.effects.messages.append((priest, message))
+
+    def vouch(self, petition: str) -> None:
+        """Inside a step: a begin ballot sent to other priests asks its voters for receipts
+        for ``petition`` (:attr:`Effects.vouched`, once however many copies are sent)."""
+        effects = self.effects
+        if petition not in effects.vouched:
+            effects.vouched += (petition,)
 
     def members_ahead(self) -> frozenset[int]:
         """Every member of a membership governing a decree number this priest may act on."""

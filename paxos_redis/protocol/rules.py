@@ -1,4 +1,9 @@
-"""Tunable rules of procedure, shared by priest and president (all counts, no clock)."""
+"""Tunable rules of procedure, shared by priest and president (all counts, no clock).
+
+The defaults here are the running parliament's: a worker runs by ``Rules()`` unless
+PAXOS_RULES changes some of them (:mod:`paxos_redis.runtime.settings`).  Tests and the
+simulator that want other sizes or patience say so with explicit values.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ from typing import TypeVar
 
 E = TypeVar("E")
 
+#: the largest decree body (bytes) a priest votes for or takes as a petition, unless its
+#: runtime gives it another limit (PAXOS_MAX_DECREE_BYTES)
+MAX_DECREE_BYTES = 1 << 20
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Sizes and patience of the Parliament, in decrees and in ticks of the worker's clock."""
 
     #: decree numbers a president keeps in flight at once (pipelining)
-    window: int = 256
+    window: int = 1024
     #: ... and the most bytes of decree bodies it keeps in flight (at least one decree)
     window_bytes: int = 8 << 20
     #: most decrees in one begin-ballot, successful-ballot or transcript message (batching)
@@ -22,15 +31,15 @@ class Rules:
     #: ... and the most bytes of decree bodies in one (at least one decree)
     batch_bytes: int = 1 << 20
     #: ticks before a president sends an unanswered next/begin ballot again
-    resend_ticks: int = 2
+    resend_ticks: int = 5
     #: ticks a priest waits between inquiries for decrees it missed; it first waits
     #: ``announce_ticks + inquiry_ticks`` for law it saw another priest know to be announced
-    inquiry_ticks: int = 2
+    inquiry_ticks: int = 3
     #: ticks a deposed president waits (times its rank among the members + 1) before it
     #: tries again, unless it hears from a new president
-    retry_ticks: int = 4
+    retry_ticks: int = 5
     #: ticks without hearing from a president after which a priest forgets who it was
-    president_ticks: int = 8
+    president_ticks: int = 25
     #: passed decrees a priest keeps in memory below ``known`` (older ones are read from
     #: its archive, the law file, when an archive is given; without one nothing is dropped)
     law_memory: int = 10_000

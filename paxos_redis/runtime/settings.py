@@ -11,7 +11,7 @@ from paxos_redis.errors import ProtocolError, SettingsError
 from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name as priest_name
 from paxos_redis.protocol.membership import parse_name
-from paxos_redis.protocol.rules import Rules
+from paxos_redis.protocol.rules import MAX_DECREE_BYTES, Rules
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -19,14 +19,11 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 #: settings with no command-line flag: errors name their environment variable
 ENV_ONLY = {"tick_ms": "PAXOS_TICK_MS", "max_decree_bytes": "PAXOS_MAX_DECREE_BYTES"}
 
-#: the rules of procedure a priest runs by unless PAXOS_RULES changes some of them
-WORKER_RULES = Rules(window=1024, batch=256, resend_ticks=5, inquiry_ticks=3, retry_ticks=5,
-                     president_ticks=25)
 
-
-def parse_rules(text: str, base: Rules = WORKER_RULES) -> Rules:
-    """``base`` with the changes of ``text``: ``name=value`` pairs separated by commas
-    (``window_bytes=16777216,batch=128``; ``thrifty`` takes true/false)."""
+def parse_rules(text: str, base: Rules | None = None) -> Rules:
+    """``base`` (the defaults of :class:`Rules`, which a priest runs by unless PAXOS_RULES
+    changes some of them) with the changes of ``text``: ``name=value`` pairs separated by
+    commas (``window_bytes=16777216,batch=128``; ``thrifty`` takes true/false)."""
     names = [f.name for f in fields(Rules)]
     changes: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -41,13 +38,15 @@ def parse_rules(text: str, base: Rules = WORKER_RULES) -> Rules:
         else:
             changes[name] = _int(f"PAXOS_RULES {name}", value, 1)
     try:
-        return replace(base, **changes)
+        return replace(Rules() if base is None else base, **changes)
     except ValueError as exc:
         raise SettingsError(f"PAXOS_RULES: {exc}") from None
 
 
-def rules_changed(rules: Rules, base: Rules = WORKER_RULES) -> str:
-    """The rules that differ from ``base``, as ``parse_rules`` takes them ("" if none)."""
+def rules_changed(rules: Rules, base: Rules | None = None) -> str:
+    """The rules that differ from ``base`` (the defaults of :class:`Rules`), as
+    ``parse_rules`` takes them ("" if none)."""
+    base = Rules() if base is None else base
     return ",".join(f"{f.name}={str(getattr(rules, f.name)).lower()}" for f in fields(Rules)
                     if getattr(rules, f.name) != getattr(base, f.name))
 
@@ -82,8 +81,10 @@ class Settings:
     read_count: int = 1024
     #: stream length kept (approximate MAXLEN)
     maxlen: int = 100_000
-    max_decree_bytes: int = 1 << 20
-    rules: Rules = WORKER_RULES
+    #: the largest decree body this priest votes for or takes as a petition
+    max_decree_bytes: int = MAX_DECREE_BYTES
+    #: the rules of procedure (:class:`Rules`' defaults unless PAXOS_RULES changes some)
+    rules: Rules = Rules()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ledger_dir", Path(self.ledger_dir))

@@ -51,8 +51,7 @@ from paxos_redis.messengers.wire import Wire
 from paxos_redis.protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
 from paxos_redis.protocol.compaction import compact, due
 from paxos_redis.protocol.decree import in_citizens_law
-from paxos_redis.protocol.membership import is_membership, name
-from paxos_redis.protocol.messages import BeginBallot
+from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Record
 from paxos_redis.runtime.identity import Claim, check_stamp
 from paxos_redis.runtime.settings import Settings, rules_changed
@@ -90,7 +89,7 @@ class Waiting:
     citizen: str
     entry_id: bytes
     since: float                  # when last read (a retry renews it)
-    vouched: bool = False         # its voters send receipts (see :meth:`Worker._vouched`)
+    vouched: bool = False         # its voters send receipts (the core's ``Effects.vouched``)
 
 
 class Worker:
@@ -103,7 +102,8 @@ class Worker:
         self.redis = redis
         self.ledger = ledger
         self.keys = settings.keys
-        self.priest = Priest.restore(ledger.records, settings.rules, archive=ledger.archive)
+        self.priest = Priest.restore(ledger.records, settings.rules, archive=ledger.archive,
+                                     max_decree_bytes=settings.max_decree_bytes)
         ledger.records = []                              # replayed: no need to keep them
         self.compact_every = max(1, settings.rules.law_memory // 2)
         if self.priest.parliament != settings.parliament:
@@ -278,9 +278,8 @@ class Worker:
             return [(dst, sealed[id(m)] if id(m) in sealed else
                      sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in messages]
 
-        for _, message in effects.messages:
-            if type(message) is BeginBallot and message.receipt is not None:
-                self._vouched(message.entries[0][1].petition)
+        for pid in effects.vouched:
+            self._vouched(pid)
         early, rest = effects.before_records()
         if effects.notes_only:
             self.ledger.append(effects.records)         # not yet durable, and need not be
@@ -400,12 +399,7 @@ class Worker:
             elif role == ROLE_CITIZEN:
                 extra.append(self._law_answer(LawQuery.parse(fields)))
             else:
-                message = self.wire.open(fields)
-                if message.role == "president" and message.ballot.priest != message.sender:
-                    raise Refused(f"ballot {message.ballot} is not {name(message.sender)}'s")
-                if isinstance(message, BeginBallot):
-                    self._check_sizes(message)
-                effects.extend(self.priest.receive(message))
+                effects.extend(self.priest.receive(self.wire.open(fields)))   # or refused
         except (MalformedMessage, Refused, ProtocolError, ValueError) as exc:
             self.refused += 1
             self.messenger.dead_letter(entry_id, fields, str(exc))
@@ -432,14 +426,6 @@ class Worker:
         else:
             raise MalformedMessage("code", "unknown code for god's word")
 
-    def _check_sizes(self, message: BeginBallot) -> None:
-        """A priest never votes for a decree over its limit (PAXOS_MAX_DECREE_BYTES)."""
-        limit = self.settings.max_decree_bytes
-        for n, decree in message.entries:
-            if len(decree.body) > limit:
-                raise Refused(f"begin ballot {message.ballot} asks for a vote on decree {n} of "
-                              f"{len(decree.body)} bytes, over this priest's limit of {limit}")
-
     def _law_answer(self, query: LawQuery) -> tuple[str, dict[bytes, bytes]]:
         law = self.priest.law
         upto = min(query.stop, law.known, query.start + LAW_CHUNK)
@@ -454,9 +440,10 @@ class Worker:
     def _petitions(self, entries: list[tuple[bytes, Any]], effects: Effects, extra: list[Any],
                    petition_acks: list[Any]) -> None:
         """Petitions read (one or a pack per entry): refused, answered from the law, or
-        proposed.  An entry is acked once none of its petitions waits any more."""
+        proposed, as the core's triage says.  An entry is acked once none of its petitions
+        waits any more."""
         decrees, replies = [], {}
-        limit = self.settings.max_decree_bytes
+        triage = self.priest.triage
         for entry_id, fields in entries:
             try:
                 petitions = PetitionEntry.parse_many(fields)
@@ -465,21 +452,12 @@ class Worker:
                 self.messenger.dead_letter(entry_id, fields, str(exc), stream=self.petitions)
                 continue
             for petition in petitions:
-                pid, size = petition.decree.petition, len(petition.decree.body)
-                if size > limit:                                   # refused, and told so
-                    error = f"decree of {size} bytes is over the limit of {limit} bytes"
-                    extra.append((self._replies(petition.reply), Reply(pid, error=error)))
+                answer = triage(petition.decree)
+                if answer is not None:                # refused, or passed already: told so
+                    extra.append((self._replies(petition.reply),
+                                  Reply(answer.petition, n=answer.n, error=answer.error)))
                     continue
-                if is_membership(pid):
-                    error = (f"petition id {pid[:40]!r}: ids starting with '!found:' or "
-                             "'!members:' are the parliament's own (membership is changed "
-                             "with paxos-redis members)")
-                    extra.append((self._replies(petition.reply), Reply(pid, error=error)))
-                    continue
-                first = self.priest.law.first_of.get(pid)
-                if first is not None:                       # passed already: a retry
-                    extra.append((self._replies(petition.reply), Reply(pid, n=first)))
-                    continue
+                pid = petition.decree.petition
                 self._wait_for(pid, petition.reply, entry_id, petition_acks)
                 decrees.append(petition.decree)
                 replies[pid] = petition.reply

@@ -12,7 +12,7 @@ import pytest
 
 import paxos_redis.runtime.worker as worker_module
 from paxos_redis.messengers.citizens import PetitionEntry, petition_fields
-from paxos_redis.protocol import Decree, Effects, Enacted
+from paxos_redis.protocol import Decree, Effects, Enacted, Founding, Transcript
 from paxos_redis.protocol.records import Identity
 from paxos_redis.runtime.settings import Settings
 from paxos_redis.runtime.worker import WAITING_TTL_S, Worker
@@ -80,5 +80,26 @@ def test_a_pack_of_petitions_is_acked_once_none_of_them_waits(tmp_path: Path) ->
         assert worker.refused == 1 and acks == [b"1-0"]
         [(_, dead)] = redis.xrange(worker.keys.deadletter())
         assert b"pack" in dead[b"reason"]
+    finally:
+        worker.close()
+
+
+def test_what_the_core_answers_at_once_is_replied_to_and_never_waits(tmp_path: Path) -> None:
+    """The core's triage (``Priest.triage``): a retry of a passed petition gets its number,
+    an id the parliament keeps for itself an error; only the rest waits for a number."""
+    settings = Settings(ledger_dir=tmp_path, parliament="bounds")
+    worker = new_worker(settings, fakeredis.FakeRedis())
+    try:
+        founding = Founding("g1", 4096, (0xA0A,)).decree()
+        worker.priest.receive(Transcript(0xA0A, 2, ((0, founding), (1, Decree("old", b"1")))))
+        reserved = Decree("!members:admit:000000000b0d:n1", b"admit 000000000b0d")
+        [pack] = petition_fields([Decree("old", b"1"), reserved, Decree("new", b"2")],
+                                 "citizen")
+        extra: list[Any] = []
+        acks: list[Any] = []
+        worker._petitions([(b"1-0", pack)], Effects(), extra, acks)
+        assert [(r.pid, r.n) for _, r in extra] == [("old", 1), (reserved.petition, None)]
+        assert "the parliament's own" in extra[1][1].error
+        assert list(worker.waiting) == ["new"] and worker.unanswered == {b"1-0": 1}
     finally:
         worker.close()

@@ -112,14 +112,14 @@ class EagerMembership(Membership):
 
 
 class HastyPriest(Priest):
-    def __init__(self, identity: Identity, rules: Rules | None = None) -> None:
-        super().__init__(identity, rules)
+    def __init__(self, identity: Identity, rules: Rules | None = None, **limits: int) -> None:
+        super().__init__(identity, rules, **limits)
         self.law.members = HastyMembership()      # restored ones keep its type (copy())
 
 
 class EagerPriest(Priest):
-    def __init__(self, identity: Identity, rules: Rules | None = None) -> None:
-        super().__init__(identity, rules)
+    def __init__(self, identity: Identity, rules: Rules | None = None, **limits: int) -> None:
+        super().__init__(identity, rules, **limits)
         self.law.members = EagerMembership()
 
 

@@ -42,6 +42,17 @@ OUTSIDER = 0x7FFF_0000_0009
 
 Drop = Callable[[int, int, Message], bool]
 
+#: the sizes and patience these tests were written for: a smaller window and fewer ticks
+#: than the running parliament's (``Rules()``), given explicitly so that a change of
+#: those defaults changes no test
+UNIT_RULES = {"window": 256, "resend_ticks": 2, "inquiry_ticks": 2, "retry_ticks": 4,
+              "president_ticks": 8}
+
+
+def unit_rules(**changes: int | bool) -> Rules:
+    """The unit tests' rules (:data:`UNIT_RULES`) with ``changes``."""
+    return Rules(**{**UNIT_RULES, **changes})  # type: ignore[arg-type]
+
 
 def d(name: str) -> Decree:
     return Decree(name, name.encode())
@@ -61,7 +72,7 @@ def make(i: int = 1, size: int = 3, rules: Rules | None = None, *, alpha: int = 
          archive: Archive | None = None) -> Priest:
     """Priest ``IDS[i]`` of a parliament founded with ``IDS[:size]`` (a listener if
     ``i >= size``), its law kept in ``archive`` if one is given (empty: a new ledger)."""
-    priest = Priest.restore([Identity(SENATE, IDS[i])], rules, archive)
+    priest = Priest.restore([Identity(SENATE, IDS[i])], rules or unit_rules(), archive)
     effects = priest.found(founding(IDS[:size], alpha))
     assert effects.records == ledger(IDS[i], IDS[:size], alpha)[1:]
     return priest
@@ -74,7 +85,7 @@ class Chamber:
 
     def __init__(self, members: int, rules: Rules | None = None, *, listeners: int = 0,
                  alpha: int = ALPHA) -> None:
-        rules = rules or Rules(announce=1, thrifty=False)
+        rules = rules or unit_rules(announce=1, thrifty=False)
         self.rules = rules
         self.ids = IDS[: members + listeners]
         self.index = {priest: i for i, priest in enumerate(self.ids)}

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from chamber import IDS, P0, P1, SENATE, founding
+from chamber import IDS, P0, P1, SENATE, founding, unit_rules
 
 import paxos_redis.storage.ledger as ledger_module
 from paxos_redis.protocol import (
@@ -17,7 +17,6 @@ from paxos_redis.protocol import (
     Identity,
     NextBallot,
     Priest,
-    Rules,
     SuccessfulBallot,
 )
 from paxos_redis.protocol.compaction import compact, due
@@ -35,7 +34,7 @@ from paxos_redis.storage.ledger import (
 )
 
 IDENTITY = Identity(SENATE, P1)
-RULES = Rules(law_memory=50)
+RULES = unit_rules(law_memory=50)
 B1 = Ballot(1, P0)
 STAGES = ["archive-write", "archive-fsync", "compact-write", "compact-fsync", "compact-rename",
           "compact-dirsync"]

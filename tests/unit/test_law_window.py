@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chamber import IDS, P0, P1, P2, SENATE, ledger, make
+from chamber import IDS, P0, P1, P2, SENATE, ledger, make, unit_rules
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +19,6 @@ from paxos_redis.protocol import (
     NextBallot,
     Priest,
     ProtocolError,
-    Rules,
     SuccessfulBallot,
     Transcript,
 )
@@ -87,7 +86,7 @@ def test_large_decrees_are_forgotten_by_bytes_but_never_before_they_are_archived
 def test_compaction_is_due_when_unarchived_bytes_reach_half_the_budget() -> None:
     from paxos_redis.protocol.compaction import due
     archive = MemoryArchive()
-    priest = make(0, 1, Rules(law_memory=1000, law_memory_bytes=1000), archive=archive)
+    priest = make(0, 1, unit_rules(law_memory=1000, law_memory_bytes=1000), archive=archive)
     founding = priest.law.bytes                                # decree 0's body
     priest.law.learn([(n, Decree(f"p{n}", bytes(100))) for n in range(1, 5)])
     assert priest.law.bytes == founding + 400 < 500
@@ -109,7 +108,7 @@ def test_reads_span_the_archive_and_memory_seamlessly() -> None:
 
 
 def test_transcript_of_decrees_older_than_the_window_comes_from_the_archive() -> None:
-    rules = Rules(law_memory=4, batch=8)
+    rules = unit_rules(law_memory=4, batch=8)
     archive = MemoryArchive()
     priest = make(0, 3, rules, archive=archive)
     founding = priest.law.get(0)
@@ -189,7 +188,7 @@ def test_property_resuming_from_an_archive_gives_the_same_firsts(
 # ---------------------------------------------------------------- restore and snapshot
 
 def test_snapshot_replays_over_the_archive_to_the_same_priest() -> None:
-    rules = Rules(law_memory=2)
+    rules = unit_rules(law_memory=2)
     archive = MemoryArchive()
     p = make(1, 3, rules, archive=archive)
     records: list[Record] = ledger(P1)
@@ -219,7 +218,7 @@ def test_snapshot_replays_over_the_archive_to_the_same_priest() -> None:
 
 def test_a_ledger_archived_beyond_its_archive_is_refused() -> None:
     with pytest.raises(ProtocolError, match="archive"):
-        Priest.restore([Identity(SENATE, P0), Archived(5)], Rules(), MemoryArchive())
+        Priest.restore([Identity(SENATE, P0), Archived(5)], unit_rules(), MemoryArchive())
 
 
 @settings(max_examples=80, deadline=None)

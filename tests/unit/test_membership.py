@@ -4,7 +4,7 @@ the policy that picks which change to ask for (protocol/membership.py, protocol/
 from __future__ import annotations
 
 import pytest
-from chamber import IDS, P0, P1, P2, P3, P4, make
+from chamber import IDS, P0, P1, P2, P3, P4, make, unit_rules
 
 from paxos_redis.protocol import (
     OLIVE_DAY,
@@ -18,7 +18,6 @@ from paxos_redis.protocol import (
     Membership,
     Priest,
     ProtocolError,
-    Rules,
     SuccessfulBallot,
     decode_record,
     encode_record,
@@ -236,7 +235,7 @@ def test_the_law_refuses_a_different_decree_at_a_known_number() -> None:
 
 
 def test_a_compacted_priest_restores_the_membership_its_archived_law_decided() -> None:
-    rules, archive = Rules(law_memory=1), MemoryArchive()
+    rules, archive = unit_rules(law_memory=1), MemoryArchive()
     priest = make(1, 3, rules, alpha=3, archive=archive)
     priest.receive(SuccessfulBallot(P0, Ballot(1, P0), 5, (
         (1, admit(P3)), (2, OLIVE_DAY), (3, OLIVE_DAY), (4, remove(P0)))))

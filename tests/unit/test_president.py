@@ -10,7 +10,7 @@ their index in it; decree 0 is the founding, so citizens' decrees start at 1.
 from __future__ import annotations
 
 import pytest
-from chamber import IDS, OUTSIDER, P0, P1, P2, P3, P4, Chamber, d, kind, to
+from chamber import IDS, OUTSIDER, P0, P1, P2, P3, P4, Chamber, d, kind, to, unit_rules
 
 from paxos_redis.protocol import (
     OLIVE_DAY,
@@ -180,7 +180,7 @@ def test_new_president_continues_after_what_it_knows_passed() -> None:
 
 
 def test_pipelining_window_is_respected() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, window=2))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, window=2))
     ch.elect(0)
     president = ch.priests[0].president
     highest_in_flight = []
@@ -202,7 +202,7 @@ def test_pipelining_window_is_respected() -> None:
 
 
 def test_window_refills_as_decrees_pass() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, window=3))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, window=3))
     ch.elect(0)
     ch.petition(0, *(d(f"p{i}") for i in range(5)))
     ch.deliver(drop=kind(BeginBallot))
@@ -214,7 +214,7 @@ def test_window_refills_as_decrees_pass() -> None:
 
 
 def test_batching_limits_entries_per_message() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, batch=3))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, batch=3))
     ch.elect(0)
     decrees = [d(f"p{i}") for i in range(7)]
     ch.petition(0, *decrees)
@@ -236,7 +236,7 @@ def big(name: str, size: int) -> Decree:
 
 
 def test_batching_limits_the_bytes_per_message_too() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, batch_bytes=250))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, batch_bytes=250))
     ch.elect(0)
     decrees = [big(f"p{i}", 100) for i in range(5)] + [big("huge", 1000), big("after", 10)]
     ch.petition(0, *decrees)
@@ -267,7 +267,7 @@ def test_chunks_keep_order_and_both_limits_and_never_come_out_empty() -> None:
 
 
 def test_the_window_counts_bytes_in_flight_and_the_backlog_stops_reading() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, window=100, window_bytes=300))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, window=100, window_bytes=300))
     ch.elect(0)
     president = ch.priests[0].president
     ch.petition(0, big("huge", 1000))               # alone over the limit: still proposed
@@ -311,7 +311,7 @@ def rival_ballot(i: int) -> Ballot:
 
 
 def test_vote_no_with_a_higher_promise_deposes_and_sends_failed_ballot() -> None:
-    ch = depose(0, Rules(announce=1, thrifty=False))
+    ch = depose(0, unit_rules(announce=1, thrifty=False))
     president, ballot = ch.priests[0].president, ch.priests[0].last_tried
     assert president is not None and president.phase == DEPOSED
     assert not ch.priests[0].is_president
@@ -332,7 +332,7 @@ def test_vote_no_with_a_lower_promise_is_ignored() -> None:
 def test_deposed_president_retries_after_retry_ticks_times_its_rank_plus_one(i: int) -> None:
     """The rank is the priest's place among the members, by identity: the lowest retries
     first, the others later, so they do not keep deposing each other."""
-    ch = depose(i, Rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
+    ch = depose(i, unit_rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
     old = ch.priests[i].last_tried
     wait = 3 * (i + 1)
     for _ in range(wait - 1):
@@ -349,13 +349,13 @@ def test_deposed_president_retries_after_retry_ticks_times_its_rank_plus_one(i: 
 
 
 def test_deposed_president_retries_above_the_promise_it_was_refused_with() -> None:
-    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=1))
+    ch = depose(0, unit_rules(announce=1, thrifty=False, retry_ticks=1))
     ch.tick(0)
     assert ch.priests[0].last_tried > rival_ballot(0)
 
 
 def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
-    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
+    ch = depose(0, unit_rules(announce=1, thrifty=False, retry_ticks=3, president_ticks=100))
     old = ch.priests[0].last_tried
     ch.start(1)                                         # priest 1 starts above what it promised
     ch.deliver()
@@ -366,7 +366,7 @@ def test_deposed_president_that_hears_a_new_president_does_not_retry() -> None:
 
 
 def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
-    ch = depose(0, Rules(announce=1, thrifty=False, retry_ticks=1))
+    ch = depose(0, unit_rules(announce=1, thrifty=False, retry_ticks=1))
     ch.petition(0, A)
     while not ch.priests[0].is_president:
         ch.tick(0)
@@ -379,7 +379,7 @@ def test_petitions_queued_at_a_deposed_president_go_into_its_retry() -> None:
 
 
 def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only() -> None:
-    ch = Chamber(5, Rules(announce=1, thrifty=False, resend_ticks=2))
+    ch = Chamber(5, unit_rules(announce=1, thrifty=False, resend_ticks=2))
     ch.start(0)
     ch.deliver(drop=to(2, 3, 4))
     before = len(ch.sent)
@@ -393,7 +393,7 @@ def test_unanswered_next_ballot_is_resent_after_resend_ticks_to_the_silent_only(
 
 
 def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> None:
-    ch = Chamber(5, Rules(announce=1, thrifty=False, resend_ticks=2))
+    ch = Chamber(5, unit_rules(announce=1, thrifty=False, resend_ticks=2))
     ch.elect(0)
     ch.petition(0, A)
     ch.deliver(drop=to(2, 3, 4))
@@ -410,7 +410,7 @@ def test_unanswered_begin_ballot_is_resent_to_priests_that_did_not_vote() -> Non
 
 
 def test_idle_president_sends_heartbeats() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=1, president_ticks=4))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, resend_ticks=1, president_ticks=4))
     ch.elect(0)
     before = len(ch.sent)
     ch.tick(0, times=2)
@@ -419,7 +419,7 @@ def test_idle_president_sends_heartbeats() -> None:
 
 
 def test_lost_begin_ballot_is_resent_while_other_decrees_keep_passing() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, resend_ticks=2, window=1000))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, resend_ticks=2, window=1000))
     ch.elect(0)
     ch.petition(0, A)
     ch.lose_all()
@@ -488,7 +488,7 @@ def test_a_retried_petition_in_flight_is_not_proposed_twice() -> None:
 
 
 def test_a_retried_petition_waiting_in_the_queue_is_not_queued_twice() -> None:
-    ch = Chamber(3, Rules(announce=1, thrifty=False, window=1))
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, window=1))
     ch.elect(0)
     ch.petition(0, A, B)
     ch.petition(0, B, B)
@@ -551,7 +551,7 @@ def test_a_proposal_displaced_by_another_presidents_decree_goes_again_unprompted
 @pytest.mark.parametrize("size", [3, 5])
 def test_rival_presidents_never_pass_two_decrees_at_one_number(size: int) -> None:
     """Interleave two presidents with losses; Chamber.check asserts safety every step."""
-    ch = Chamber(size, Rules(announce=1, thrifty=False, resend_ticks=1, retry_ticks=1))
+    ch = Chamber(size, unit_rules(announce=1, thrifty=False, resend_ticks=1, retry_ticks=1))
     for rnd in range(6):
         for i in (0, 1):
             ch.start(i)
@@ -585,7 +585,7 @@ def test_restart_from_ledgers_keeps_promises_and_votes() -> None:
 
 
 def test_passed_decrees_are_announced_together_every_announce_ticks() -> None:
-    ch = Chamber(3, Rules(announce=10, announce_ticks=3))
+    ch = Chamber(3, unit_rules(announce=10, announce_ticks=3))
     ch.start(0)
     ch.deliver()
     ch.petition(0, A)
@@ -604,7 +604,7 @@ def test_passed_decrees_are_announced_together_every_announce_ticks() -> None:
 
 
 def test_a_voter_is_announced_the_numbers_it_voted_for_and_others_the_decrees() -> None:
-    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch = Chamber(5, unit_rules(announce=1, resend_ticks=2))
     ch.elect(0)
     before = len(ch.sent)
     ch.petition(0, A, B)
@@ -620,7 +620,7 @@ def test_a_voter_is_announced_the_numbers_it_voted_for_and_others_the_decrees() 
 
 
 def test_a_voter_that_lost_its_vote_asks_for_the_decree_it_was_told_by_number() -> None:
-    ch = Chamber(3, Rules(announce=1, resend_ticks=2, inquiry_ticks=1))
+    ch = Chamber(3, unit_rules(announce=1, resend_ticks=2, inquiry_ticks=1))
     ch.elect(0)
     ch.petition(0, A)
     [voter] = {t for _, t, m in ch.queue if isinstance(m, BeginBallot)}
@@ -639,7 +639,7 @@ def test_a_voter_that_lost_its_vote_asks_for_the_decree_it_was_told_by_number() 
 
 
 def test_a_full_batch_of_passed_decrees_is_announced_at_once() -> None:
-    ch = Chamber(3, Rules(announce=2))
+    ch = Chamber(3, unit_rules(announce=2))
     ch.start(0)
     ch.deliver()
     ch.petition(0, A, B)
@@ -651,7 +651,7 @@ def test_a_full_batch_of_passed_decrees_is_announced_at_once() -> None:
 
 
 def test_thrifty_president_asks_a_bare_majority_and_the_rest_learn_by_announcement() -> None:
-    ch = Chamber(5, Rules(announce=1))
+    ch = Chamber(5, unit_rules(announce=1))
     ch.elect(0)
     before = len(ch.sent)
     ch.petition(0, A)
@@ -666,7 +666,7 @@ def test_thrifty_president_asks_a_bare_majority_and_the_rest_learn_by_announceme
 
 def test_thrifty_president_asks_the_others_when_one_asked_is_down_and_then_the_quick_ones(
 ) -> None:
-    ch = Chamber(5, Rules(announce=1, resend_ticks=2))
+    ch = Chamber(5, unit_rules(announce=1, resend_ticks=2))
     ch.elect(0)
     before = len(ch.sent)
     ch.petition(0, A)
@@ -686,7 +686,7 @@ def test_thrifty_president_asks_the_others_when_one_asked_is_down_and_then_the_q
 
 
 def test_a_president_that_is_not_thrifty_asks_every_priest() -> None:
-    ch = Chamber(5, Rules(announce=1, thrifty=False))
+    ch = Chamber(5, unit_rules(announce=1, thrifty=False))
     ch.elect(0)
     before = len(ch.sent)
     ch.petition(0, A)
@@ -753,7 +753,7 @@ def test_an_admitted_priest_is_asked_to_vote_once_the_change_governs() -> None:
 def test_a_president_proposes_nothing_at_or_beyond_known_plus_alpha() -> None:
     """The law below ``known`` fixes the members of every number below ``known + alpha``:
     beyond, a change not yet known might govern, so nothing is proposed there."""
-    ch = Chamber(3, Rules(announce=1, thrifty=False, window=100), alpha=4)
+    ch = Chamber(3, unit_rules(announce=1, thrifty=False, window=100), alpha=4)
     ch.elect(0)
     president = ch.priests[0].president
     decrees = [d(f"p{i}") for i in range(10)]

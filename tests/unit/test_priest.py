@@ -7,7 +7,7 @@ parliament's founding, decree 0, so the decrees of a test start at 1 (``known`` 
 from __future__ import annotations
 
 import pytest
-from chamber import IDS, P0, P1, P2, P3, P4, SENATE, founding, ledger, make
+from chamber import IDS, P0, P1, P2, P3, P4, SENATE, founding, ledger, make, unit_rules
 
 from paxos_redis.protocol import (
     ZERO,
@@ -26,7 +26,6 @@ from paxos_redis.protocol import (
     Priest,
     Promise,
     ProtocolError,
-    Rules,
     SuccessfulBallot,
     Transcript,
     Tried,
@@ -118,7 +117,7 @@ def test_last_vote_reports_the_highest_ballot_vote_per_decree_from_from_n() -> N
 
 
 def test_last_vote_carries_decrees_known_passed_instead_of_their_votes() -> None:
-    p = make(rules=Rules(batch=2))
+    p = make(rules=unit_rules(batch=2))
     p.receive(BeginBallot(P0, B1, 1, ((1, A), (2, B), (3, C), (4, D))))
     p.receive(SuccessfulBallot(P0, B1, 4, ((1, A), (2, B), (3, C))))
     eff = p.receive(NextBallot(P2, B2, 1, 1))
@@ -269,8 +268,9 @@ def test_restore_from_records_reproduces_the_priest() -> None:
 
 def test_restored_priest_keeps_its_promise() -> None:
     q = Priest.restore([*ledger(P0), Promise(B2)])
-    assert q.receive(NextBallot(P1, B1, 1, 1)).messages == [(P1, VoteNo(P0, B1, 1, B2))]
-    assert q.receive(BeginBallot(P1, B1, 1, ((1, A),))).records == []
+    b = Ballot(1, P1)
+    assert q.receive(NextBallot(P1, b, 1, 1)).messages == [(P1, VoteNo(P0, b, 1, B2))]
+    assert q.receive(BeginBallot(P1, b, 1, ((1, A),))).records == []
 
 
 def test_restored_priest_starts_above_every_ballot_in_its_ledger() -> None:
@@ -307,7 +307,7 @@ def test_start_ballot_writes_tried_above_everything_seen_and_asks_every_member()
 
 def test_start_ballot_covers_every_decree_number_not_known_passed() -> None:
     p = make(0, 3)
-    p.receive(SuccessfulBallot(P1, B1, 3, ((1, A), (2, B))))
+    p.receive(SuccessfulBallot(P1, Ballot(1, P1), 3, ((1, A), (2, B))))
     (_, nb), *_ = p.start_ballot().messages
     assert isinstance(nb, NextBallot) and nb.from_n == 3 and nb.known == 3
 
@@ -374,7 +374,7 @@ def test_failed_ballot_makes_the_priest_forget_that_president() -> None:
 
 
 def test_a_president_not_heard_from_is_forgotten_after_president_ticks() -> None:
-    p = make(rules=Rules(president_ticks=3))
+    p = make(rules=unit_rules(president_ticks=3))
     p.receive(NextBallot(P0, B1, 1, 1))
     for _ in range(3):
         p.tick()
@@ -407,7 +407,7 @@ def test_petition_without_a_president_is_not_sent_anywhere() -> None:
 
 
 def test_inquiry_is_answered_by_a_transcript_from_the_asked_number() -> None:
-    p = make(1, 3, Rules(batch=2))
+    p = make(1, 3, unit_rules(batch=2))
     p.receive(SuccessfulBallot(P0, B1, 4, ((1, A), (2, B), (3, C))))
     eff = p.receive(Inquiry(P2, 2))
     assert eff.messages == [(P2, Transcript(P1, 4, ((2, B), (3, C))))]
@@ -428,7 +428,7 @@ def test_a_newcomer_asking_from_0_is_sent_the_founding_first() -> None:
 def test_repeated_inquiries_piled_up_get_one_transcript_until_inquiry_ticks_pass() -> None:
     """A priest slow to read finds an inquirer's repeats together in its inbox: the
     transcript it sends covers them all, so it sends it once, not once per inquiry."""
-    p = make(1, 3, Rules(batch=2, inquiry_ticks=2))
+    p = make(1, 3, unit_rules(batch=2, inquiry_ticks=2))
     p.receive(SuccessfulBallot(P0, B1, 5, ((1, A), (2, B), (3, C), (4, D))))
     first = (P2, Transcript(P1, 5, ((1, A), (2, B))))
     assert p.receive(Inquiry(P2, 1)).messages == [first]
@@ -449,16 +449,16 @@ def test_inquiry_for_what_the_priest_does_not_know_gets_no_answer() -> None:
 
 
 def test_a_priest_ahead_in_known_triggers_an_inquiry_once_patience_runs_out() -> None:
-    p = make(1, 3, Rules(announce_ticks=2, inquiry_ticks=1))
+    p = make(1, 3, unit_rules(announce_ticks=2, inquiry_ticks=1))
     assert p.patience == 3
-    assert p.receive(FailedBallot(P2, B1, 6)).messages == []     # the announcement may come
+    assert p.receive(FailedBallot(P2, B2, 6)).messages == []     # the announcement may come
     assert p.tick().messages == [] and p.tick().messages == []
     assert p.tick().messages == [(P2, Inquiry(P1, 1))]
 
 
 def test_a_listener_told_of_a_priest_ahead_asks_it_for_the_law() -> None:
     """A listener gets no Synod messages: the runtime tells it who knows more (hear_of)."""
-    p = make(3, 3, Rules(announce_ticks=1, inquiry_ticks=1))
+    p = make(3, 3, unit_rules(announce_ticks=1, inquiry_ticks=1))
     assert not p.hear_of(P3, 9) and p.ahead is None          # itself: nothing to learn
     assert not p.hear_of(P0, 1)                              # knows no more than we do
     assert p.hear_of(P0, 6).messages == []
@@ -467,7 +467,7 @@ def test_a_listener_told_of_a_priest_ahead_asks_it_for_the_law() -> None:
 
 
 def test_a_priest_that_learns_in_time_what_it_saw_known_never_inquires() -> None:
-    p = make(1, 3, Rules(announce_ticks=2, inquiry_ticks=1))
+    p = make(1, 3, unit_rules(announce_ticks=2, inquiry_ticks=1))
     p.receive(FailedBallot(P0, B1, 3))                # P0 knows 2 decrees we do not, yet
     p.tick()
     p.receive(SuccessfulBallot(P0, B1, 4, ((1, A), (2, B))))   # ... and now knows a third
@@ -478,28 +478,28 @@ def test_a_priest_that_learns_in_time_what_it_saw_known_never_inquires() -> None
 
 
 def test_inquiries_are_rate_limited_by_inquiry_ticks() -> None:
-    p = make(1, 3, Rules(announce_ticks=1, inquiry_ticks=3))
-    p.receive(FailedBallot(P2, B1, 6))
+    p = make(1, 3, unit_rules(announce_ticks=1, inquiry_ticks=3))
+    p.receive(FailedBallot(P2, B2, 6))
     for _ in range(p.patience - 1):
         assert p.tick().messages == []
     assert p.tick().messages == [(P2, Inquiry(P1, 1))]
-    assert p.receive(FailedBallot(P2, B1, 6)).messages == []
+    assert p.receive(FailedBallot(P2, B2, 6)).messages == []
     p.tick()
     p.tick()
     assert p.tick().messages == [(P2, Inquiry(P1, 1))]
 
 
 def test_the_latest_priest_that_knows_the_awaited_decrees_is_asked() -> None:
-    p = make(1, 3, Rules(announce_ticks=1, inquiry_ticks=1))
-    p.receive(FailedBallot(P2, B1, 6))
+    p = make(1, 3, unit_rules(announce_ticks=1, inquiry_ticks=1))
+    p.receive(FailedBallot(P2, B2, 6))
     p.receive(FailedBallot(P0, B1, 8))                 # P0 knows them too, and more
     p.tick()
     assert p.tick().messages == [(P0, Inquiry(P1, 1))]
 
 
 def test_transcript_is_learned_and_a_partial_one_asks_again_at_once() -> None:
-    p = make(1, 3, Rules(inquiry_ticks=100))
-    p.receive(FailedBallot(P2, B1, 5))
+    p = make(1, 3, unit_rules(inquiry_ticks=100))
+    p.receive(FailedBallot(P2, B2, 5))
     eff = p.receive(Transcript(P2, 5, ((1, A), (2, B))))
     assert eff.records == [Passed(((1, A), (2, B)))]
     assert [e.n for e in eff.passed] == [1, 2]

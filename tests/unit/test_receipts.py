@@ -8,7 +8,7 @@ the citizen.  Receipts leave with the messages that wait for the vote's fsync.
 
 from __future__ import annotations
 
-from chamber import IDS, P0, P1, P2, P3, Chamber, make
+from chamber import IDS, P0, P1, P2, P3, Chamber, make, unit_rules
 from test_president import A, B, C
 
 from paxos_redis.protocol import (
@@ -54,7 +54,7 @@ class Counted(Chamber):
 
 
 def elected(members: int = 3, listeners: int = 0, **rules: object) -> Counted:
-    chamber = Counted(members, Rules(announce=1, thrifty=False, **rules),  # type: ignore[arg-type]
+    chamber = Counted(members, unit_rules(announce=1, thrifty=False, **rules),  # type: ignore[arg-type]
                       listeners=listeners)
     chamber.start(0)
     chamber.deliver()
@@ -88,7 +88,7 @@ def test_only_members_are_asked_for_receipts_and_counted_among_them() -> None:
 
 
 def test_receipts_count_among_the_members_governing_their_number() -> None:
-    chamber = Counted(3, Rules(announce=1, thrifty=False), listeners=1, alpha=2)
+    chamber = Counted(3, unit_rules(announce=1, thrifty=False), listeners=1, alpha=2)
     chamber.elect(0)
     chamber.absorb(0, chamber.priests[0].propose(Change("admit", P3), "n1"))
     chamber.deliver()                       # passed at 1, governs from 3 (2: an olive day)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paxos_redis.errors import SettingsError
+from paxos_redis.protocol.rules import MAX_DECREE_BYTES, Rules
 from paxos_redis.runtime.settings import Settings, parse_rules, rules_changed
 
 
@@ -30,6 +31,14 @@ def test_paxos_rules_changes_the_named_rules_and_keeps_the_others() -> None:
     s = Settings.from_env({"PAXOS_RULES": "window_bytes=16777216, batch=128,thrifty=false"})
     assert (s.rules.window_bytes, s.rules.batch, s.rules.thrifty) == (16 << 20, 128, False)
     assert s.rules.window == Settings().rules.window == 1024
+
+
+def test_a_priest_runs_by_the_defaults_of_rules_and_of_the_core() -> None:
+    """One source of defaults: the core's ``Rules()`` and decree limit are the worker's."""
+    assert Settings().rules == Settings.from_env({}).rules == Rules() == parse_rules("")
+    assert Settings().max_decree_bytes == MAX_DECREE_BYTES
+    assert rules_changed(Rules()) == "" and rules_changed(Rules(window=7)) == "window=7"
+    assert (Rules().window, Rules().resend_ticks, Rules().president_ticks) == (1024, 5, 25)
 
 
 def test_the_rules_changed_read_back_as_the_same_rules() -> None:
