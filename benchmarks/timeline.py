@@ -72,18 +72,18 @@ def citizen_run(cluster: Cluster, petitions: int, payload: int) -> tuple[dict, d
     receipts: dict[str, list[float]] = defaultdict(list)
     answered: dict[str, float] = {}
     with Client(cluster.redis, cluster.parliament) as client:
-        send, file = client._send, client._file
+        send, file = client._send, client._session.file
 
-        def timed_send(entries: Any) -> None:
+        def timed_send(commands: Any) -> None:
             sent.setdefault(current, time.monotonic())
-            send(entries)
+            send(commands)
 
-        def timed_file(item: Any) -> None:
+        def timed_file(item: Any, woken: Any) -> None:
             if isinstance(item, Receipt):
                 receipts[item.petition].append(time.monotonic())
-            file(item)
+            file(item, woken)
 
-        client._send, client._file = timed_send, timed_file     # type: ignore[method-assign]
+        client._send, client._session.file = timed_send, timed_file  # type: ignore[method-assign]
         for i in range(petitions + 100):                         # the first 100 warm up
             current = f"timeline-{i:06d}"
             client.petition(b"x" * payload, pid=current, timeout=30)
@@ -160,7 +160,7 @@ def main() -> int:
     table = stages(sorted(work.glob("trace-*.txt")), sent, receipts, answered)
     shutil.rmtree(work, ignore_errors=True)
     print(f"{a.petitions} petitions one at a time, {a.priests} priests, {a.payload} B, "
-          f"fsync on (ledgers in {cluster.ledgers}, {cluster.ledger_fs})")
+          f"fsync on (ledgers in {cluster.ledger_dir}, {cluster.ledger_fs})")
     print("\n| stage | p50 ms | p90 ms | n |\n|---|---:|---:|---:|")
     for name, values in table.items():
         values.sort()

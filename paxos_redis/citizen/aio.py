@@ -1,16 +1,18 @@
 """The citizens' API on asyncio (``redis.asyncio``): :class:`AsyncClient`.
 
-Same protocol and semantics as :class:`paxos_redis.citizen.client.Client`; built for
-keeping thousands of petitions in flight from one process.
+Same protocol and semantics as the blocking :class:`paxos_redis.citizen.client.Client`:
+both drive the citizen's sans-I/O :class:`paxos_redis.citizen.session.Session`, which
+holds the protocol (petitions and their retries, filing the priests' answers, reading
+the law), and do only the I/O.  Built for keeping thousands of petitions in flight from
+one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -18,24 +20,11 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from paxos_redis.citizen.client import (
-    GATHER,
-    MAXLEN,
-    READ_BLOCK_MS,
-    READ_COUNT,
-    SYNC_PREFIX,
-    LawReader,
-    check_options,
-    check_timeout,
-    encode_body,
-    hint,
-    live_priests,
-    new_citizen_id,
-    parse_reply,
-    petition_id,
-)
-from paxos_redis.errors import ParliamentUnavailable, PetitionRefused, PetitionTimeout
-from paxos_redis.messengers.citizens import LawAnswer, Reply, Tally, petition_fields
+from paxos_redis.citizen.base import Citizen
+from paxos_redis.citizen.petitions import Call, check_timeout, encode_body, petition_id, sync_decree
+from paxos_redis.citizen.reading import LawReader, Round
+from paxos_redis.errors import PetitionTimeout
+from paxos_redis.messengers.citizens import LawAnswer
 from paxos_redis.messengers.conduit import AsyncConduit
 from paxos_redis.messengers.connection import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -45,10 +34,7 @@ from paxos_redis.messengers.connection import (
     redact,
 )
 from paxos_redis.messengers.heartbeat import read_roster_async
-from paxos_redis.messengers.keys import Keys
-from paxos_redis.messengers.streams import _entries, _fields, _flat, _max_block_ms
 from paxos_redis.protocol.decree import Decree
-from paxos_redis.protocol.effects import Receipt
 
 log = logging.getLogger(__name__)
 #: Most XADDs in one pipelined round trip of the send batcher.
@@ -57,25 +43,13 @@ SEND_BATCH = 1_000
 SWEEP_S = 0.05
 
 
-class _Expired(Exception):
-    """A petition's deadline passed (the sweeper's word to the waiting petition)."""
-
-
-@dataclass(slots=True)
-class _Waiting:
-    """A petition waiting for its reply: what to re-send, when, and until when."""
-
-    decree: Decree
-    resend: float
-    deadline: float
-
-
-class AsyncClient:
+class AsyncClient(Citizen):
     """A citizen of the Parliament on asyncio, over a ``redis.asyncio.Redis`` (bytes replies).
 
     One background task per client reads the citizen's reply stream (XREAD BLOCK)
-    while anything is awaited, and resolves the waiting petitions' futures by pid
-    and the law queries' queues by request id.  Sends are batched: every XADD
+    while anything is awaited, feeds it to the citizen's sans-I/O
+    :class:`~paxos_redis.citizen.session.Session`, and wakes the petitions and law
+    queries it answered.  Sends are batched: every XADD
     queued while a pipeline is in flight goes out in the next one, so thousands of
     concurrent ``petition()`` calls (``asyncio.gather``) cost a few round trips and
     two connections, not thousands.
@@ -88,29 +62,18 @@ class AsyncClient:
 
     def __init__(self, redis: Any, parliament: str, *, citizen_id: str | None = None,
                  max_decree_bytes: int = 1 << 20, retry: float = 1.0) -> None:
-        check_options(max_decree_bytes, retry)
-        self.redis = redis
-        self.keys = Keys(parliament)
-        self.citizen_id = citizen_id if citizen_id is not None else new_citizen_id()
-        self.reply_stream = self.keys.replies(self.citizen_id)
-        self.max_decree_bytes, self.retry = max_decree_bytes, retry
-        self._own_id, self._owns_redis, self._closed = citizen_id is None, False, False
+        super().__init__(redis, parliament, citizen_id=citizen_id,
+                         max_decree_bytes=max_decree_bytes, retry=retry)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_id: Any = b"0-0"
-        self._futures: dict[str, list[asyncio.Future[Reply]]] = {}
-        self._tally = Tally()                  # receipts of votes for awaited pids
-        self._queues: dict[str, asyncio.Queue[LawAnswer]] = {}
+        #: what wakes a petition call when it ends, or a round of law queries when answered
+        self._wakers: dict[Call | Round, asyncio.Future[None]] = {}
         self._reader: asyncio.Task[None] | None = None
         #: (stream, fields or a petition's decree, the future told of errors)
         self._outbox: list[tuple[str, Mapping[bytes, bytes] | Decree, asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
-        self._waiting: dict[asyncio.Future[Any], _Waiting] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self._redis_error: Exception | None = None
         self._hint_task: asyncio.Task[str] | None = None
         self._hint_at = 0.0
-        cap = _max_block_ms(redis)              # a BLOCK must end before the socket times out
-        self._block_ms = READ_BLOCK_MS if cap is None else max(10, min(READ_BLOCK_MS, cap))
         # the sender and the reader tasks each on a connection of their own, commands packed
         # by hand (see paxos_redis.messengers.conduit)
         self._sending, self._reading = AsyncConduit(redis), AsyncConduit(redis)
@@ -137,17 +100,16 @@ class AsyncClient:
         """Pass ``decree``; returns its decree number.  Same ``pid`` again: same number."""
         body = encode_body(decree, self.max_decree_bytes)
         check_timeout(timeout)
-        return await self._petition(Decree(petition_id(pid), body), self._time() + timeout,
-                                    timeout)
+        return await self._petition(Decree(petition_id(pid), body), self._time(), timeout)
 
     async def petition_many(self, decrees: Iterable[bytes | str],
                             timeout: float = 10.0) -> list[int]:
         """Pass several decrees, all in flight at once; numbers in the same order."""
         bodies = [encode_body(d, self.max_decree_bytes) for d in decrees]
         check_timeout(timeout)
-        deadline = self._time() + timeout
+        now = self._time()
         results = await asyncio.gather(
-            *(self._petition(Decree(petition_id(None), b), deadline, timeout) for b in bodies),
+            *(self._petition(Decree(petition_id(None), b), now, timeout) for b in bodies),
             return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         late = [p for r in failed if isinstance(r, PetitionTimeout) for p in r.pids]
@@ -160,112 +122,78 @@ class AsyncClient:
     async def sync(self, timeout: float = 10.0) -> int:
         """Pass an internal no-op and return its decree number: a barrier for reads."""
         check_timeout(timeout)
-        return await self._petition(Decree(SYNC_PREFIX + uuid.uuid4().hex, b""),
-                                    self._time() + timeout, timeout)
+        return await self._petition(sync_decree(), self._time(), timeout)
 
-    async def _petition(self, decree: Decree, deadline: float, timeout: float) -> int:
-        """Send once, then wait on one future: the sweeper re-sends it every ``retry`` s
-        and ends it at ``deadline`` (no timer or task per petition)."""
+    async def _petition(self, decree: Decree, now: float, timeout: float) -> int:
+        """Send once, then wait on one future: the sweeper re-sends the petition every
+        ``retry`` s and ends the wait at the deadline (no timer or task per petition)."""
         loop = self._bind()
-        pid = decree.petition
-        fut: asyncio.Future[Reply] = loop.create_future()
-        self._futures.setdefault(pid, []).append(fut)
-        self._ensure_reader()
-        self._waiting[fut] = _Waiting(decree, self._time() + self.retry, deadline)
-        self._post(self.keys.petitions(), decree, fut)
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = loop.create_task(self._sweep(), name="paxos-citizen-retry")
+        call = self._session.open([decree], now, timeout)
         try:
-            reply = await fut
-        except _Expired:
-            raise await self._timeout(pid, timeout) from None
+            if not call.done:
+                self._wakers[call] = fut = loop.create_future()
+                self._ensure_reader()
+                for due in call.due(now):
+                    self._post(self._session.petitions_stream, due, fut)
+                if self._sweeper is None or self._sweeper.done():
+                    self._sweeper = loop.create_task(self._sweep(), name="paxos-citizen-retry")
+                await fut
         finally:
-            self._waiting.pop(fut, None)
-            waiting = self._futures.get(pid, [])
-            if fut in waiting:
-                waiting.remove(fut)
-            if not waiting:
-                self._futures.pop(pid, None)
-                self._tally.forget(pid)
-        if reply.n is None:
-            raise PetitionRefused(pid, reply.error or "no reason given")
-        return reply.n
+            self._wakers.pop(call, None)
+            self._session.close(call)
+        if not call.done:
+            raise self._session.unreachable(call) or call.timeout_error(await self._hint())
+        return call.result()[0]
 
     async def _sweep(self) -> None:
         """While petitions wait: re-send those unanswered for ``retry`` s, end those past
         their deadline."""
-        while self._waiting:
+        session = self._session
+        while session.petitioning:
             await asyncio.sleep(min(SWEEP_S, self.retry))
             now = self._time()
-            for fut, waiting in list(self._waiting.items()):
-                if fut.done():
+            for call in session.sweep(now):
+                fut = self._wakers.get(call)
+                if fut is None or fut.done():
                     continue
-                if now >= waiting.deadline:
-                    fut.set_exception(_Expired())
-                elif now >= waiting.resend:
-                    waiting.resend = now + self.retry
-                    self._post(self.keys.petitions(), waiting.decree, fut)
-
-    async def _timeout(self, pid: str, timeout: float) -> Exception:
-        if self._redis_error is not None:
-            return ParliamentUnavailable(
-                f"Redis was unreachable while petition {pid!r} waited ({self._redis_error}); "
-                f"it may or may not have been sent: retry with the same pid={pid!r} once "
-                "Redis is back")
-        return PetitionTimeout(pid, timeout, await self._hint())
+                if call.expired(now):
+                    fut.set_result(None)             # _petition raises the timeout
+                    continue
+                for due in call.due(now):
+                    self._post(session.petitions_stream, due, fut)
 
     # ------------------------------------------------------------- the law
 
     async def law(self, start: int = 0, stop: int | None = None, *,
                   linearizable: bool = False, timeout: float = 10.0) -> list[tuple[int, bytes]]:
         """Passed decrees ``start <= n < stop`` as ``[(n, body)]`` (see ``Client.law``)."""
-        check_timeout(timeout)
-        reader = LawReader(start, stop, None)
-        deadline = self._time() + timeout
+        reader = self._session.read_law(start, stop, self._time(), timeout)
         if linearizable:
             reader.barrier = await self.sync(timeout)
-        pause = 0.01
         while not reader.done:
-            if self._time() >= deadline:
-                raise ParliamentUnavailable(
-                    f"no priest answered with {reader.describe()} within {timeout:g} s. "
-                    f"{await self._hint()}")
-            if not reader.take(await self._ask(reader, deadline)) and not reader.done:
-                await asyncio.sleep(min(pause, max(0.0, deadline - self._time())))
-                pause = min(pause * 2, 0.2)
-            else:
-                pause = 0.01
+            if reader.expired(self._time()):
+                raise reader.timeout_error(await self._hint())
+            pause = reader.take(await self._ask(reader), self._time())
+            if pause:
+                await asyncio.sleep(pause)
         return reader.law
 
-    async def _ask(self, reader: LawReader, deadline: float) -> list[LawAnswer]:
-        self._bind()
-        priests = live_priests(self.keys, await read_roster_async(self.redis, self.keys))
-        req = uuid.uuid4().hex
-        query = reader.query(req, self.citizen_id).fields()
-        queue: asyncio.Queue[LawAnswer] = asyncio.Queue()
-        self._queues[req] = queue
+    async def _ask(self, reader: LawReader) -> list[LawAnswer]:
+        loop = self._bind()
+        round_ = self._session.ask(reader, await read_roster_async(self.redis, self.keys))
         self._ensure_reader()
-        answers: list[LawAnswer] = []
         try:
-            while not answers and self._time() < deadline:
-                await self._send([(self.keys.inbox(priest), query) for priest in priests])
-                wait = min(self.retry, deadline - self._time())
-                try:
-                    answers.append(await asyncio.wait_for(queue.get(), max(0.0, wait)))
-                except asyncio.TimeoutError:
-                    continue
-            gather_until = min(deadline, self._time() + GATHER)
-            while answers and len(answers) < len(priests) and self._time() < gather_until:
-                try:
-                    answers.append(await asyncio.wait_for(queue.get(),
-                                                          gather_until - self._time()))
-                except asyncio.TimeoutError:
-                    break
-            while not queue.empty():
-                answers.append(queue.get_nowait())
-            return answers
+            while (until := round_.wait_until(self._time())) is not None:
+                if round_.send:
+                    await self._send(round_.entries)
+                if not round_.ready():
+                    self._wakers[round_] = fut = loop.create_future()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(fut, max(0.0, until - self._time()))
+            return round_.answers
         finally:
-            self._queues.pop(req, None)
+            self._wakers.pop(round_, None)
+            self._session.forget(round_)
 
     async def _hint(self) -> str:
         """Why nobody answered, from the heartbeats; one look per second however many ask."""
@@ -277,13 +205,13 @@ class AsyncClient:
 
     async def _look_for_hint(self) -> str:
         try:
-            return hint(self.keys, await read_roster_async(self.redis, self.keys))
+            return self._session.hint(await read_roster_async(self.redis, self.keys))
         except TRANSIENT:
             return ""
 
     # ------------------------------------------------------------- sending (batched)
 
-    async def _send(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
+    async def _send(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
         """Queue XADDs for the batcher and wait until their pipeline ran."""
         fut: asyncio.Future[Any] = self._bind().create_future()
         for stream, fields in entries:
@@ -293,7 +221,8 @@ class AsyncClient:
     def _post(self, stream: str, fields: Mapping[bytes, bytes] | Decree,
               fut: asyncio.Future[Any]) -> None:
         """Queue one XADD for the batcher.  ``fut`` gets the batch's error, if there is one
-        that retrying will not cure; one the batcher sends with, if nothing else does."""
+        that retrying will not cure; one the batcher sends with, if nothing else does
+        (a petition's future waits for its answer)."""
         self._outbox.append((stream, fields, fut))
         if self._sender is None or self._sender.done():
             self._sender = self._bind().create_task(self._send_loop(), name="paxos-citizen-send")
@@ -303,24 +232,20 @@ class AsyncClient:
             batch, self._outbox = self._outbox[:SEND_BATCH], self._outbox[SEND_BATCH:]
             petitions = [item for _, item, _ in batch if isinstance(item, Decree)]
             entries = [(stream, item) for stream, item, _ in batch if not isinstance(item, Decree)]
-            entries += [(self.keys.petitions(), fields)       # packed: one entry, many petitions
-                        for fields in petition_fields(petitions, self.citizen_id)]
-            commands = [("XADD", stream, "MAXLEN", "~", MAXLEN, "*", *_flat(fields))
-                        for stream, fields in entries]
             error: BaseException | None = None
-            try:
-                await self._sending.execute(commands)
+            try:                                    # petitions packed: one entry, many petitions
+                await self._sending.execute(self._session.xadds(entries, petitions))
             except TRANSIENT as exc:       # noted; the petition's retry sends it again
-                self._redis_error = exc
+                self._session.redis_error = exc
                 log.warning("could not send %d entries to Redis (%s); retrying", len(batch), exc)
             except Exception as exc:       # noqa: BLE001 - handed to every sender
                 error = exc
-            for _, _, fut in batch:
+            for _, item, fut in batch:
                 if fut.done():
                     continue
                 if error is not None:
                     fut.set_exception(error)
-                elif fut not in self._waiting:      # a petition's future waits for its reply
+                elif not isinstance(item, Decree):      # a petition's future waits for its reply
                     fut.set_result(None)
 
     # ------------------------------------------------------------- the reply stream
@@ -330,43 +255,26 @@ class AsyncClient:
             self._reader = self._bind().create_task(self._read_loop(), name="paxos-citizen-read")
 
     async def _read_loop(self) -> None:
-        """XREAD the reply stream while anyone waits; resolve futures and queues."""
-        while self._futures or self._queues:
+        """XREAD the reply stream while anyone waits; wake what the session says it answered."""
+        session = self._session
+        while session.listening:
             try:
-                [reply] = await self._reading.execute([
-                    ("XREAD", "COUNT", READ_COUNT, "BLOCK", self._block_ms, "STREAMS",
-                     self.reply_stream, self._last_id)])
-                self._redis_error = None
+                [reply] = await self._reading.execute([session.xread()])
+                session.redis_error = None
             except TRANSIENT as exc:
-                self._redis_error = exc
+                session.redis_error = exc
                 await asyncio.sleep(0.05)
                 continue
             except Exception as exc:   # noqa: BLE001 - a bug or misconfiguration: tell waiters
                 log.error("reading the reply stream %s failed: %r", self.reply_stream, exc)
-                for futures in self._futures.values():
-                    for fut in futures:
-                        if not fut.done():
-                            fut.set_exception(exc)
+                for waiting, fut in self._wakers.items():
+                    if isinstance(waiting, Call) and not fut.done():
+                        fut.set_exception(exc)
                 return
-            for entry_id, flat in _entries(reply):
-                self._last_id = entry_id
-                for item in parse_reply(_fields(flat)):
-                    self._file(item)
-
-    def _file(self, item: Reply | Receipt | LawAnswer) -> None:
-        if isinstance(item, Receipt):
-            if item.petition not in self._futures:
-                return
-            counted = self._tally.add(item)
-            if counted is None:
-                return
-            item = counted
-        if isinstance(item, Reply):
-            for fut in self._futures.get(item.pid, ()):
-                if not fut.done():
-                    fut.set_result(item)
-        elif isinstance(item, LawAnswer) and item.req in self._queues:
-            self._queues[item.req].put_nowait(item)
+            for woken in session.receive(reply):
+                waker = self._wakers.get(woken)
+                if waker is not None and not waker.done():
+                    waker.set_result(None)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -398,7 +306,7 @@ class AsyncClient:
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
                     pass
         try:
-            if self._own_id:
+            if self._session.own_id:
                 await self.redis.delete(self.reply_stream)
         except TRANSIENT:
             pass

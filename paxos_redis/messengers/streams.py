@@ -92,7 +92,7 @@ class Messenger:
         self.conduit = Conduit(redis)
         self._untrimmed = 0                 # inbox entries acked since it was last trimmed
         self._next_trim = 0.0
-        self._max_block_ms = _max_block_ms(redis)
+        self._max_block_ms = max_block_ms(redis)
 
     # ------------------------------------------------------------- the group
 
@@ -173,7 +173,7 @@ class Messenger:
         out: dict[str, list[Entry]] = {}
         for stream, entries in (reply.items() if isinstance(reply, Mapping) else reply or ()):
             key = stream.decode() if isinstance(stream, bytes) else str(stream)
-            out[key] = [(entry_id, _fields(flat)) for entry_id, flat in entries or ()]
+            out[key] = [(entry_id, entry_fields(flat)) for entry_id, flat in entries or ()]
         return out
 
     def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
@@ -262,7 +262,7 @@ class Messenger:
         """
         maxlen = ("MAXLEN", "~", self.maxlen)
         commands = self._xadds(outgoing)
-        commands += [("XADD", stream, *maxlen, "*", *_flat(fields)) for stream, fields in extra]
+        commands += [("XADD", stream, *maxlen, "*", *flat_fields(fields)) for stream, fields in extra]
         commands += [("EXPIRE", stream, seconds) for stream, seconds in (expire or {}).items()]
         commands += [("XACK", stream, self.group, *ids)
                      for stream, ids in (other_acks or {}).items() if ids]
@@ -291,7 +291,7 @@ class Messenger:
 
     def _xadds(self, outgoing: Iterable[tuple[int, Mapping[Any, Any]]]) -> list[Any]:
         maxlen = ("MAXLEN", "~", self.maxlen)
-        return [("XADD", self.keys.inbox(priest), *maxlen, "*", *_flat(fields))
+        return [("XADD", self.keys.inbox(priest), *maxlen, "*", *flat_fields(fields))
                 for priest, fields in outgoing]
 
     def dead_letter(self, entry_id: KeyT, fields: Any, reason: str, *,
@@ -316,7 +316,7 @@ class Messenger:
 
 # ------------------------------------------------------------------ helpers
 
-def _max_block_ms(redis: Any) -> int | None:
+def max_block_ms(redis: Any) -> int | None:
     """The longest BLOCK the client's socket timeout allows, or None if unbounded/unknown."""
     try:
         timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
@@ -327,8 +327,8 @@ def _max_block_ms(redis: Any) -> int | None:
     return max(0, int((timeout - BLOCK_MARGIN) * 1000))
 
 
-def _entries(reply: Any) -> list[Entry]:
-    """Entries of an XREADGROUP reply on one stream, RESP2 list or RESP3 dict shape."""
+def stream_entries(reply: Any) -> list[Entry]:
+    """Entries of an XREAD or XREADGROUP reply on one stream, RESP2 list or RESP3 dict shape."""
     if not reply:
         return []
     streams = reply.values() if isinstance(reply, Mapping) else (s[1] for s in reply)
@@ -343,14 +343,14 @@ def _entries(reply: Any) -> list[Entry]:
     return out
 
 
-def _fields(flat: Any) -> Fields:
+def entry_fields(flat: Any) -> Fields:
     """An entry's fields from the flat ``[field, value, ...]`` of a raw reply."""
     if not flat:
         return {}
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _flat(fields: Mapping[Any, Any]) -> list[Any]:
+def flat_fields(fields: Mapping[Any, Any]) -> list[Any]:
     """Fields as XADD's flat ``field value ...`` arguments."""
     if not fields:
         raise ValueError("an entry needs at least one field")

@@ -34,7 +34,8 @@ from citizen_load import Citizens, Outcome, check_law, law_map
 from processes import Parliament, cli_command, wait_for
 from redis_server import RedisServer
 
-from paxos_redis.citizen.client import Client, parse_reply
+from paxos_redis.citizen.client import Client
+from paxos_redis.citizen.session import parse_reply
 from paxos_redis.errors import ParliamentUnavailable, PetitionTimeout
 from paxos_redis.protocol import Receipt
 from paxos_redis.protocol.membership import name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from paxos_redis.citizen.client import fresh_id, petition_id
+from paxos_redis.citizen.petitions import fresh_id, petition_id
 
 
 def test_fresh_ids_never_repeat_across_threads() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paxos_redis.citizen.client import parse_reply
+from paxos_redis.citizen.session import parse_reply
 from paxos_redis.messengers.citizens import Reply, Tally, batch_replies, parse_replies
 from paxos_redis.protocol import Ballot, MalformedMessage, Receipt
 
