@@ -410,7 +410,11 @@ class Priest:
             self._inquire()
 
     def handle_petition(self, m: Petition) -> None:
-        self._on_petition(m.decrees, forwarded=True)
+        """Petitions another priest forwards: triaged here too, so a decree over this
+        priest's limit or with a reserved id is never proposed whoever passed it on."""
+        decrees = tuple(d for d in m.decrees if self.triage(d) is None)
+        if decrees:
+            self._on_petition(decrees, forwarded=True)
 
     # ------------------------------------------------------------ shared steps
 

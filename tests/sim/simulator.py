@@ -111,7 +111,7 @@ class Simulation(Changes):
         self.counts = {"delivered": 0, "lost": 0, "duplicated": 0, "crashes": 0,
                        "wipes": 0, "partitions": 0, "rivals": 0, "elections": 0,
                        "compactions": 0, "late_copies": 0,
-                       "receipts": 0, "receipt_answers": 0}
+                       "receipts": 0, "receipt_answers": 0, "answered_from_law": 0}
         self.setup_changes(voters)
         self.petitioned[self.founding.petition] = self.founding
         for node in self.nodes:                  # god's founding reaches every founder
@@ -313,6 +313,14 @@ class Simulation(Changes):
             self.petitioned[pid] = Decree(pid, body)
         self.outstanding[pid] = self.now
         node = self.rng.choice(live)
+        assert node.priest is not None
+        answer = node.priest.triage(self.petitioned[pid])     # as the runtime does first
+        if answer is not None:
+            if answer.n is None:
+                self.fail(f"petition {pid} refused by priest {node.id}: {answer.error}")
+            self.counts["answered_from_law"] += 1
+            self.check_given(node, pid, answer.n)
+            return
         self.act(node, lambda p: p.petition([self.petitioned[pid]], {pid: "citizen"}),
                  may_crash=True)
 

@@ -34,7 +34,8 @@ def test_six_hundred_seeds_five_hundred_steps_all_faults() -> None:
     assert totals["steps"] >= SEEDS * 500
     # every kind of fault really happened, and work got done through them
     for fault in ("lost", "duplicated", "crashes", "wipes", "partitions", "rivals", "joins",
-                  "leaves", "replacements", "duplicates_refused", "moves", "old_copies_caught"):
+                  "leaves", "replacements", "duplicates_refused", "moves", "old_copies_caught",
+                  "answered_from_law"):
         assert totals[fault] > 0, fault
     assert totals["changes_made"] > SEEDS              # membership changed by decree, a lot
     assert totals["decrees"] > SEEDS * 50

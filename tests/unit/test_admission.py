@@ -27,6 +27,7 @@ from paxos_redis.protocol import (
     LastVote,
     Message,
     NextBallot,
+    Petition,
     Priest,
     SuccessfulBallot,
     Voted,
@@ -137,6 +138,16 @@ def test_a_refusal_comes_before_the_law_is_consulted() -> None:
     p.receive(SuccessfulBallot(P0, MINE, 2, ((1, A),)))
     answer = p.triage(Decree("a", b"too long"))
     assert answer is not None and answer.n is None and answer.error
+
+
+@pytest.mark.parametrize("decree", [Decree("big", b"x" * (MAX_DECREE_BYTES + 1)),
+                                    Decree("!members:admit:000000000009:n", b"admit")],
+                         ids=["over_the_limit", "reserved_id"])
+def test_a_forwarded_petition_is_triaged_by_the_president_too(decree: Decree) -> None:
+    chamber = elected()
+    eff = chamber.absorb(0, chamber.priests[0].receive(Petition(P1, 1, (decree, A))))
+    proposed = {d for _, m in eff.messages if isinstance(m, BeginBallot) for _, d in m.entries}
+    assert proposed == {A}                          # the refused one is never proposed
 
 
 # ---------------------------------------------------------------- vouching
