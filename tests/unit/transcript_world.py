@@ -164,7 +164,7 @@ class Renderer:
             applied = [str(e.n) if e.first == e.n else f"{e.n} (a retry of {e.first}: no-op)"
                        for e in eff.passed]
             lines.append(f"{who}: apply {', '.join(applied)}")
-        for receipt in getattr(eff, "receipts", ()):
+        for receipt in eff.receipts:
             lines.append(f"{who}: receipt {type(receipt).__name__} {self.fields(receipt)}")
         return lines
 
@@ -304,12 +304,10 @@ class World:
         if pid is not None or not decrees:
             raise TranscriptError("petition takes pairs pid=P body=B")
         priest, out = self.live(args[0]), []
-        triage = getattr(priest, "triage", None)
-        if triage is not None:
-            answered = {d.petition: triage(d) for d in decrees}
-            out += [f"{args[0]}: answer {self.render.fields_of(a)}"
-                    for a in answered.values() if a is not None]
-            decrees = [d for d in decrees if answered[d.petition] is None]
+        answered = {d.petition: priest.triage(d) for d in decrees}
+        out += [f"{args[0]}: answer {self.render.fields_of(a)}"
+                for a in answered.values() if a is not None]
+        decrees = [d for d in decrees if answered[d.petition] is None]
         if decrees:
             out += self.step(self.id_of(args[0]), lambda p: p.petition(decrees))
         return out
