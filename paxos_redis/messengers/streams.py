@@ -44,7 +44,7 @@ TRIM_EVERY_S = 0.1
 KeyT = str | bytes
 Fields = dict[bytes, bytes]
 #: ``(entry id, fields)``; fields are whatever Redis holds (the caller validates).
-Entry = tuple[bytes, Fields]
+StreamEntry = tuple[bytes, Fields]
 
 # How Redis (and fakeredis) say "your stream or group is gone".
 _GONE = (
@@ -120,7 +120,7 @@ class Messenger:
 
     # ------------------------------------------------------------- reading
 
-    def receive(self, count: int, block_ms: int) -> list[Entry]:
+    def receive(self, count: int, block_ms: int) -> list[StreamEntry]:
         """Up to ``count`` new entries, waiting up to ``block_ms`` (``<= 0``: don't wait)."""
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
@@ -141,7 +141,7 @@ class Messenger:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def receive_with(self, others: list[str], count: int, block_ms: int) -> dict[str, list[Entry]]:
+    def receive_with(self, others: list[str], count: int, block_ms: int) -> dict[str, list[StreamEntry]]:
         """Like :meth:`receive`, reading ``others`` streams in the same blocking call.
 
         Returns entries per stream name (the inbox included).  A lost stream or
@@ -157,7 +157,7 @@ class Messenger:
         return got
 
     def _read(self, streams: list[str], count: int,
-              block_ms: int) -> dict[str, list[Entry]] | None:
+              block_ms: int) -> dict[str, list[StreamEntry]] | None:
         """One XREADGROUP over ``streams`` (the inbox first); None if a group was recreated."""
         command: list[Any] = ["XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count]
         if block_ms > 0:
@@ -170,13 +170,13 @@ class Messenger:
                 raise
             self._recreate("XREADGROUP", exc)
             return None
-        out: dict[str, list[Entry]] = {}
+        out: dict[str, list[StreamEntry]] = {}
         for stream, entries in (reply.items() if isinstance(reply, Mapping) else reply or ()):
             key = stream.decode() if isinstance(stream, bytes) else str(stream)
             out[key] = [(entry_id, entry_fields(flat)) for entry_id, flat in entries or ()]
         return out
 
-    def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[Entry]:
+    def reclaim(self, min_idle_ms: int, count: int, *, stream: str | None = None) -> list[StreamEntry]:
         """Claim up to ``count`` entries pending longer than ``min_idle_ms`` for this consumer.
 
         After a crash, what a previous process of this priest read but never acked
@@ -187,7 +187,7 @@ class Messenger:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
         target = stream or self.inbox
-        claimed: list[Entry] = []
+        claimed: list[StreamEntry] = []
         start: KeyT = "0-0"
         while len(claimed) < count:
             try:
@@ -327,12 +327,12 @@ def max_block_ms(redis: Any) -> int | None:
     return max(0, int((timeout - BLOCK_MARGIN) * 1000))
 
 
-def stream_entries(reply: Any) -> list[Entry]:
+def stream_entries(reply: Any) -> list[StreamEntry]:
     """Entries of an XREAD or XREADGROUP reply on one stream, RESP2 list or RESP3 dict shape."""
     if not reply:
         return []
     streams = reply.values() if isinstance(reply, Mapping) else (s[1] for s in reply)
-    out: list[Entry] = []
+    out: list[StreamEntry] = []
     for entries in streams:
         for item in entries or ():
             # RESP3 (non-legacy) may nest one more list level per stream.

@@ -1,14 +1,14 @@
 """The pure protocol core: no Redis, no files, no clock, no randomness.
 
 It takes a message, a petition or a tick, and returns :class:`Effects`: ledger
-records to make durable, then messages to send, then decrees enacted.
+records to make durable, then messages to send, then decrees applied.
 """
 
 from paxos_redis.errors import CorruptRecord, LawConflict, MalformedMessage, ProtocolError
 from paxos_redis.protocol.ballot import ZERO, Ballot
 from paxos_redis.protocol.codec import decode, encode
 from paxos_redis.protocol.decree import OLIVE_DAY, Decree
-from paxos_redis.protocol.effects import Answer, Effects, Enacted, Receipt
+from paxos_redis.protocol.effects import Answer, Applied, Effects, Receipt
 from paxos_redis.protocol.law import Archive, Law
 from paxos_redis.protocol.membership import Change, Founding, Membership, name, parse_name
 from paxos_redis.protocol.messages import (
@@ -57,7 +57,7 @@ __all__ = [
     "CorruptRecord",
     "Decree",
     "Effects",
-    "Enacted",
+    "Applied",
     "FailedBallot",
     "Inquiry",
     "LastVote",

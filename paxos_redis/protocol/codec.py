@@ -29,7 +29,7 @@ Fields = Mapping[Any, Any]
 # ---------------------------------------------------------------- packing of batches
 
 def pack_entries(entries: Iterable[Entry] | Iterable[tuple[int, Decree, int]]) -> bytes:
-    """``(n, decree)`` entries, length-prefixed; longer tuples (an ``Enacted``) pack their
+    """``(n, decree)`` entries, length-prefixed; longer tuples (an ``Applied``) pack their
     first two items."""
     pack = _ENTRY.pack                            # every priest, several times per decree
     parts: list[bytes] = []

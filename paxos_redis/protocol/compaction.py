@@ -23,14 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from paxos_redis.protocol import Enacted, Priest, Record
+from paxos_redis.protocol import Applied, Priest, Record
 
 
 class WritableArchive(Protocol):
     @property
     def end(self) -> int: ...  # pragma: no cover - a protocol
 
-    def append(self, entries: Sequence[Enacted]) -> None: ...  # pragma: no cover
+    def append(self, entries: Sequence[Applied]) -> None: ...  # pragma: no cover
 
 
 def due(priest: Priest, archive: WritableArchive, every: int) -> bool:

@@ -2,7 +2,7 @@
 
 The runtime must make every record in ``records`` durable (one fsync for the
 batch: group commit) *before* any message in ``messages`` leaves: persist,
-then send.  ``passed`` lists the decrees applied to the law by this step, in
+then send.  ``applied`` lists the decrees applied to the law by this step, in
 decree-number order.
 
 Two exceptions, which :meth:`Effects.before_records` lists for the runtime:
@@ -33,13 +33,13 @@ from paxos_redis.protocol.messages import BeginBallot, Message
 from paxos_redis.protocol.records import Passed, Record
 
 
-class Enacted(NamedTuple):
+class Applied(NamedTuple):
     """Decree ``n`` was applied to the law.
 
     ``first`` is the decree number at which the same petition first passed:
     equal to ``n`` for a new petition, lower for a retried one (applied once).
     (A named tuple: every priest makes one per decree, and twice when it compacts; hot
-    loops make it as ``tuple.__new__(Enacted, (n, decree, first))``, which skips the
+    loops make it as ``tuple.__new__(Applied, (n, decree, first))``, which skips the
     named tuple's ``__new__``, a Python function, at half the cost.)
     """
 
@@ -80,13 +80,13 @@ class Answer(NamedTuple):
 
 @dataclass(slots=True)
 class Effects:
-    """Records to persist, then messages to send (``(priest, message)``), then decrees enacted,
+    """Records to persist, then messages to send (``(priest, message)``), then decrees applied,
     and receipts for citizens (sent with the messages that wait for the records), and the
     petitions vouched for by receipts (a tuple: most steps vouch for none, and make none)."""
 
     records: list[Record] = field(default_factory=list)
     messages: list[tuple[int, Message]] = field(default_factory=list)
-    passed: list[Enacted] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
     vouched: tuple[str, ...] = ()
 
@@ -108,11 +108,11 @@ class Effects:
     def extend(self, other: Effects) -> None:
         self.records.extend(other.records)
         self.messages.extend(other.messages)
-        self.passed.extend(other.passed)
+        self.applied.extend(other.applied)
         self.receipts.extend(other.receipts)
         if other.vouched:
             self.vouched += other.vouched
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.messages or self.passed or self.receipts
+        return bool(self.records or self.messages or self.applied or self.receipts
                     or self.vouched)

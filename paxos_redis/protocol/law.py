@@ -24,7 +24,7 @@ from typing import Protocol
 
 from paxos_redis.errors import LawConflict
 from paxos_redis.protocol.decree import INTERNAL, Decree
-from paxos_redis.protocol.effects import Enacted
+from paxos_redis.protocol.effects import Applied
 from paxos_redis.protocol.membership import Membership
 from paxos_redis.protocol.messages import Entry
 
@@ -40,7 +40,7 @@ class Archive(Protocol):
         """Decrees ``0 .. end-1`` are archived."""
         ...  # pragma: no cover - a protocol
 
-    def read(self, start: int, limit: int) -> Sequence[Enacted]:
+    def read(self, start: int, limit: int) -> Sequence[Applied]:
         """Up to ``limit`` consecutive archived decrees from ``start`` (fewer at ``end``)."""
         ...  # pragma: no cover - a protocol
 
@@ -91,7 +91,7 @@ class Law:
         self.members = Membership()
         #: the applied decrees in memory, ``floor .. known - 1``, as made when applied (for
         #: reads and compaction, which would otherwise make them again)
-        self._applied: list[Enacted] = []
+        self._applied: list[Applied] = []
 
     @property
     def first_of(self) -> dict[str, int]:
@@ -124,7 +124,7 @@ class Law:
                     self.members.apply(e.n, e.decree)
             n = batch[-1].n + 1
 
-    def learn(self, entries: tuple[Entry, ...] | list[Entry]) -> tuple[list[Entry], list[Enacted]]:
+    def learn(self, entries: tuple[Entry, ...] | list[Entry]) -> tuple[list[Entry], list[Applied]]:
         """Enter passed decrees; returns (entries new to this law, decrees newly applied)."""
         new: list[Entry] = []
         decrees, known, size = self.decrees, self.known, 0
@@ -145,10 +145,10 @@ class Law:
         self.top = max(self.top, max(n for n, _ in new))
         return new, self._apply()
 
-    def _apply(self) -> list[Enacted]:
+    def _apply(self) -> list[Applied]:
         """Apply the decrees from ``known`` on that have passed (every priest, every decree:
         the loop keeps what it touches in locals)."""
-        applied: list[Enacted] = []
+        applied: list[Applied] = []
         decrees, first_of, new = self.decrees, self._dedup.first, tuple.__new__
         n = self.known
         decree = decrees.get(n)
@@ -157,7 +157,7 @@ class Law:
             first = n if pid == "" else first_of(n, pid)
             if pid[:1] == INTERNAL and first == n:
                 self.members.apply(n, decree)
-            applied.append(new(Enacted, (n, decree, first)))   # Enacted(...), at half the cost
+            applied.append(new(Applied, (n, decree, first)))   # Applied(...), at half the cost
             n += 1
             decree = decrees.get(n)
         self.known = n
@@ -205,11 +205,11 @@ class Law:
         """The highest decree number known passed, or -1."""
         return max(self.top, self.known - 1)
 
-    def read(self, start: int, limit: int) -> list[Enacted]:
+    def read(self, start: int, limit: int) -> list[Applied]:
         """Up to ``limit`` applied decrees from ``start`` (below ``known``), from the archive
         and from memory, each with the number where its petition first passed."""
         stop = min(self.known, start + max(0, limit))
-        out: list[Enacted] = []
+        out: list[Applied] = []
         if start < self.floor and self.archive is not None and start < stop:
             out.extend(self.archive.read(start, min(stop, self.floor) - start))
         n = start + len(out)

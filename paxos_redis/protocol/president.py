@@ -75,7 +75,7 @@ class Priest(Protocol):
 
     def learn(self, entries: tuple[tuple[int, Decree], ...] | list[tuple[int, Decree]]) -> None: ...
 
-    def start_ballot_now(self) -> None: ...
+    def new_ballot(self) -> None: ...
 
     def vouch(self, petition: str) -> None: ...
 
@@ -402,7 +402,7 @@ class President:
             members = sorted(p.members_ahead())
             rank = members.index(p.id) if p.id in members else len(members)
             if p.now - self.heard >= rules.retry_ticks * (rank + 1):
-                p.start_ballot_now()
+                p.new_ballot()
             return
         if p.now - self.sent >= rules.resend_ticks and (
                 self.phase == PREPARING or self.prepared(self.next_n) is None):

@@ -199,7 +199,7 @@ class Priest:
     def start_ballot(self) -> Effects:
         """Become president: pick a ballot above every one seen (B1), write it, send next ballot
         (nothing, while this priest knows no membership to count votes in)."""
-        return self._run(self._start_ballot)
+        return self._run(self.new_ballot)
 
     def found(self, decree: Decree) -> Effects:
         """God's founding reaches a priest that knows no law yet: decree 0 is law by definition
@@ -420,11 +420,11 @@ class Priest:
 
     def learn(self, entries: tuple[tuple[int, Decree], ...] | list[tuple[int, Decree]]) -> None:
         """Enter passed decrees into the law and the ledger; apply them in order."""
-        new, enacted = self.law.learn(entries)
+        new, applied = self.law.learn(entries)
         if not new:
             return
         self.write(Passed(tuple(new)))
-        self.effects.passed.extend(enacted)
+        self.effects.applied.extend(applied)
         self._forget_votes_below_known()
         if self.president is not None:
             self.president.on_learned(new)
@@ -464,11 +464,9 @@ class Priest:
         elif self.hint is not None and self.hint != self.id and not forwarded:
             self.send(self.hint, Petition(self.id, self.law.known, decrees))
 
-    def start_ballot_now(self) -> None:
-        """Inside a step: start a new ballot (used by a deposed president retrying)."""
-        self._start_ballot()
-
-    def _start_ballot(self) -> None:
+    def new_ballot(self) -> None:
+        """Inside a step (:meth:`start_ballot`, or a deposed president retrying): become
+        president of a ballot above every one seen (B1), written before its next ballot."""
         if not self.law.members.founded:
             return
         ballot = max(self.last_tried, self.next_bal, self.highest_seen).successor(self.id)

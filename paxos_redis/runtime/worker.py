@@ -48,7 +48,7 @@ from paxos_redis.messengers.connection import redact
 from paxos_redis.messengers.heartbeat import Beat, beat_commands, read_roster
 from paxos_redis.messengers.streams import Messenger
 from paxos_redis.messengers.wire import Wire
-from paxos_redis.protocol import Effects, Enacted, MalformedMessage, Priest, ProtocolError
+from paxos_redis.protocol import Applied, Effects, MalformedMessage, Priest, ProtocolError
 from paxos_redis.protocol.compaction import compact, due
 from paxos_redis.protocol.decree import in_citizens_law
 from paxos_redis.protocol.membership import name
@@ -292,8 +292,8 @@ class Worker:
                 self.stamp_shown = self.priest.stamp
                 self.messenger.conduit.queue([("ZADD", self.keys.stamps(), "GT",
                                                self.stamp_shown, self.name)])
-        for enacted in effects.passed:
-            self._answer(enacted, extra, petition_acks)
+        for applied in effects.applied:
+            self._answer(applied, extra, petition_acks)
         extra += [(self._replies(r.citizen), r) for r in effects.receipts]
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
         self.messenger.flush(seal(early + rest), acks, extra, expire=self._expiring(extra),
@@ -380,11 +380,11 @@ class Worker:
             del waiting[pid]
             self._release(petition.entry_id, petition_acks)
 
-    def _answer(self, enacted: Enacted, extra: list[Any], petition_acks: list[Any]) -> None:
-        waiting = self.waiting.pop(enacted.decree.petition, None)
+    def _answer(self, applied: Applied, extra: list[Any], petition_acks: list[Any]) -> None:
+        waiting = self.waiting.pop(applied.decree.petition, None)
         if waiting is not None:
-            if not (waiting.vouched and enacted.first == enacted.n):   # else receipts answer
-                reply = Reply(enacted.decree.petition, n=enacted.first)
+            if not (waiting.vouched and applied.first == applied.n):   # else receipts answer
+                reply = Reply(applied.decree.petition, n=applied.first)
                 extra.append((self._replies(waiting.citizen), reply))
             self._release(waiting.entry_id, petition_acks)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from paxos_redis.errors import CorruptLedger, LedgerFailed, ProtocolError
 from paxos_redis.protocol.codec import pack_entries, unpack_entries
-from paxos_redis.protocol.effects import Enacted
+from paxos_redis.protocol.effects import Applied
 from paxos_redis.storage.framing import FRAME, Faults, TornTail, framed_parts, fsync_dir, write_parts
 
 MAGIC = b"PAXOS-LAW 1\n"
@@ -45,18 +45,18 @@ def archive_path(ledger: Path) -> Path:
     return ledger.with_name(ledger.name + ".law")
 
 
-def encode_chunk(entries: Sequence[Enacted]) -> bytes:
+def encode_chunk(entries: Sequence[Applied]) -> bytes:
     return b"".join(chunk_parts(entries))
 
 
-def chunk_parts(entries: Sequence[Enacted]) -> list[bytes]:
+def chunk_parts(entries: Sequence[Applied]) -> list[bytes]:
     """A chunk's payload as its head (start, count, duplicates) and its packed entries."""
     dups = [(e.n, e.first) for e in entries if e.first != e.n]
     return [_HEAD.pack(entries[0].n, len(entries), len(dups))
             + b"".join(_DUP.pack(n, first) for n, first in dups), pack_entries(entries)]
 
 
-def decode_chunk(payload: bytes) -> list[Enacted]:
+def decode_chunk(payload: bytes) -> list[Applied]:
     """A chunk's decrees; a ProtocolError if it is not a well-formed chunk."""
     if len(payload) < _HEAD.size:
         raise ProtocolError(f"chunk header needs {_HEAD.size} bytes, has {len(payload)}")
@@ -68,10 +68,10 @@ def decode_chunk(payload: bytes) -> list[Enacted]:
     entries = unpack_entries(payload[pos:])
     if [n for n, _ in entries] != list(range(start, start + count)):
         raise ProtocolError(f"chunk of {count} from decree {start} holds other numbers")
-    return [Enacted(n, d, firsts.get(n, n)) for n, d in entries]
+    return [Applied(n, d, firsts.get(n, n)) for n, d in entries]
 
 
-def _check_append(end: int, entries: Sequence[Enacted]) -> None:
+def _check_append(end: int, entries: Sequence[Applied]) -> None:
     if entries and [e.n for e in entries] != list(range(end, end + len(entries))):
         raise ValueError(f"the archive ends at decree {end}; entries to append must follow "
                          f"on consecutively, got numbers from {entries[0].n}")
@@ -81,17 +81,17 @@ class MemoryArchive:
     """The in-memory twin: appended decrees are durable at once (they survive a crash)."""
 
     def __init__(self, faults: Faults | None = None) -> None:
-        self.entries: list[Enacted] = []
+        self.entries: list[Applied] = []
         self.faults = faults
 
     @property
     def end(self) -> int:
         return len(self.entries)
 
-    def read(self, start: int, limit: int) -> list[Enacted]:
+    def read(self, start: int, limit: int) -> list[Applied]:
         return self.entries[start : start + max(0, limit)] if start >= 0 else []
 
-    def append(self, entries: Sequence[Enacted]) -> None:
+    def append(self, entries: Sequence[Applied]) -> None:
         _check_append(self.end, entries)
         if self.faults is not None:
             self.faults("archive-write")
@@ -109,7 +109,7 @@ class FileArchive:
         self.starts, self.offsets = array("q"), array("q")
         self.end = 0
         self.torn_tail: TornTail | None = None
-        self._cache: tuple[int, list[Enacted]] | None = None
+        self._cache: tuple[int, list[Applied]] | None = None
         self._failed: OSError | None = None
 
     @classmethod
@@ -184,8 +184,8 @@ class FileArchive:
             os.ftruncate(self.fd, self.torn_tail.offset)
             os.fsync(self.fd)
 
-    def read(self, start: int, limit: int) -> list[Enacted]:
-        out: list[Enacted] = []
+    def read(self, start: int, limit: int) -> list[Applied]:
+        out: list[Applied] = []
         n, stop = start, min(self.end, start + max(0, limit))
         while 0 <= n < stop:
             chunk = self._chunk(bisect.bisect_right(self.starts, n) - 1)
@@ -196,12 +196,12 @@ class FileArchive:
             n = start + len(out)
         return out
 
-    def chunks(self) -> Iterator[list[Enacted]]:
+    def chunks(self) -> Iterator[list[Applied]]:
         """Every chunk in order (reads the whole archive, one chunk at a time)."""
         for index in range(len(self.starts)):
             yield self._chunk(index)
 
-    def _chunk(self, index: int) -> list[Enacted]:
+    def _chunk(self, index: int) -> list[Applied]:
         if self._cache is not None and self._cache[0] == index:
             return self._cache[1]
         assert self.fd is not None
@@ -217,7 +217,7 @@ class FileArchive:
         self._cache = (index, chunk)
         return chunk
 
-    def append(self, entries: Sequence[Enacted]) -> None:
+    def append(self, entries: Sequence[Applied]) -> None:
         """Append ``entries`` (consecutive from :attr:`end`) and fsync: durable on return.
         An OSError leaves the archive refusing appends (a restart drops the torn tail)."""
         _check_append(self.end, entries)

@@ -12,7 +12,7 @@ import pytest
 
 import paxos_redis.runtime.worker as worker_module
 from paxos_redis.messengers.citizens import PetitionEntry, petition_fields
-from paxos_redis.protocol import Decree, Effects, Enacted, Founding, Transcript
+from paxos_redis.protocol import Applied, Decree, Effects, Founding, Transcript
 from paxos_redis.protocol.records import Identity
 from paxos_redis.runtime.settings import Settings
 from paxos_redis.runtime.worker import WAITING_TTL_S, Worker
@@ -71,9 +71,9 @@ def test_a_pack_of_petitions_is_acked_once_none_of_them_waits(tmp_path: Path) ->
         assert list(worker.waiting) == ["a", "b"] and acks == []
         worker._petitions([(b"1-0", pack)], Effects(), [], acks)            # reclaimed: again
         assert worker.unanswered == {b"1-0": 2}
-        worker._answer(Enacted(0, Decree("a", b"1"), 0), [], acks)
+        worker._answer(Applied(0, Decree("a", b"1"), 0), [], acks)
         assert acks == []                                                   # "b" still waits
-        worker._answer(Enacted(1, Decree("b", b"2"), 1), [], acks)
+        worker._answer(Applied(1, Decree("b", b"2"), 1), [], acks)
         assert acks == [b"1-0"] and not worker.unanswered
         worker._petitions([(b"2-0", {b"pack": b"\x00\x00\x00\x09ab", b"reply": b"citizen"})],
                           Effects(), [], acks)                              # a mangled pack

@@ -149,12 +149,12 @@ class Simulation(Changes):
             self.send(node.id, dst, message)
         for receipt in effects.receipts:
             self.receipt(node, receipt)
-        for enacted in effects.passed:
-            if self.firsts.setdefault(enacted.n, enacted.first) != enacted.first:
-                self.fail(f"priest {node.id} applied decree {enacted.n} as first passed at "
-                          f"{enacted.first}, another priest at {self.firsts[enacted.n]}")
-            if not enacted.decree.is_olive_day:
-                self.check_given(node, enacted.decree.petition, enacted.first)
+        for applied in effects.applied:
+            if self.firsts.setdefault(applied.n, applied.first) != applied.first:
+                self.fail(f"priest {node.id} applied decree {applied.n} as first passed at "
+                          f"{applied.first}, another priest at {self.firsts[applied.n]}")
+            if not applied.decree.is_olive_day:
+                self.check_given(node, applied.decree.petition, applied.first)
             self.last_progress = self.now
 
     def check_given(self, node: Node, pid: str, first: int) -> None:

@@ -5,7 +5,7 @@ here ``IDS`` are fixed ones, ascending, so that "priest 0" of a test is the lowe
 identity (ballots and a deposed president's retry order follow identities).  Decree 0
 of every parliament is its founding, so the citizens' decrees of a test start at 1.
 
-``Chamber`` is a tiny hand-cranked messenger: it keeps every priest's records and enacted
+``Chamber`` is a tiny hand-cranked messenger: it keeps every priest's records and applied
 decrees, queues the messages each step asks to send, and delivers them in order, dropping
 the ones a test says are lost.  Tests name priests by their index in the chamber (0, 1,
 ...); the messages carry identities.  After every step it checks the one property that
@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from paxos_redis.protocol import (
+    Applied,
     Archive,
     BeginBallot,
     Decree,
     Effects,
-    Enacted,
     Founding,
     Identity,
     Message,
@@ -93,19 +93,19 @@ class Chamber:
         self.priests = [Priest.restore([Identity(SENATE, p)], rules) for p in self.ids]
         self.ledgers: dict[int, list[Record]] = {i: [Identity(SENATE, p)]
                                                  for i, p in enumerate(self.ids)}
-        self.enacted: dict[int, list[Enacted]] = {i: [] for i in range(len(self.ids))}
+        self.applied: dict[int, list[Applied]] = {i: [] for i in range(len(self.ids))}
         self.queue: list[tuple[int, int, Message]] = []
         self.sent: list[tuple[int, int, Message]] = []
         self.down: set[int] = set()
         self.after_step: Callable[[], None] | None = None
         for i, priest in enumerate(self.priests):
             self.absorb(i, priest.found(self.founding))
-            self.enacted[i].clear()                 # tests count the citizens' decrees
+            self.applied[i].clear()                 # tests count the citizens' decrees
 
     # -- driving
     def absorb(self, i: int, eff: Effects) -> Effects:
         self.ledgers[i].extend(eff.records)
-        self.enacted[i].extend(eff.passed)
+        self.applied[i].extend(eff.applied)
         for dst, m in eff.messages:
             assert dst != self.ids[i], "messages to oneself never leave the process"
             assert m.sender == self.ids[i], "a priest sends as itself"

@@ -97,7 +97,7 @@ def test_the_limit_binds_begin_ballots_only_not_the_law_already_passed() -> None
     p = limited(8)
     big = Decree("big", b"x" * 9)
     eff = p.receive(SuccessfulBallot(P0, MINE, 2, ((1, big),)))   # passed: a majority took it
-    assert [e.decree for e in eff.passed] == [big] and p.law.known == 2
+    assert [e.decree for e in eff.applied] == [big] and p.law.known == 2
 
 
 def test_a_priest_runs_by_the_parliaments_default_limit_unless_given_one() -> None:

@@ -10,10 +10,10 @@ from chamber import IDS, P0, P1, SENATE, founding, unit_rules
 
 import paxos_redis.storage.ledger as ledger_module
 from paxos_redis.protocol import (
+    Applied,
     Ballot,
     BeginBallot,
     Decree,
-    Enacted,
     Identity,
     NextBallot,
     Priest,
@@ -86,7 +86,7 @@ class FaultAt:
 
 def test_archive_round_trip_across_chunks_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "x.ledger.law"
-    entries = [Enacted(n, d(n), n - 700 if n >= 700 else n) for n in range(2 * CHUNK + 10)]
+    entries = [Applied(n, d(n), n - 700 if n >= 700 else n) for n in range(2 * CHUNK + 10)]
     archive = FileArchive.open(path)
     archive.append(entries[:CHUNK + 5])
     archive.append(entries[CHUNK + 5:])
@@ -97,14 +97,14 @@ def test_archive_round_trip_across_chunks_and_reopen(tmp_path: Path) -> None:
     assert again.read(0, 10**6) == entries and again.read(len(entries), 5) == []
     assert [e for chunk in again.chunks() for e in chunk] == entries
     with pytest.raises(ValueError, match="consecutively"):
-        again.append([Enacted(5, d(5), 5)])
+        again.append([Applied(5, d(5), 5)])
 
 
 def test_archive_of_large_decrees_reads_back_and_holds_its_chunks_frames(tmp_path: Path) -> None:
     from paxos_redis.storage.archive import encode_chunk
     from paxos_redis.storage.framing import framed
     path = tmp_path / "x.ledger.law"
-    entries = [Enacted(n, Decree(f"p{n}", os.urandom(20480)), n) for n in range(CHUNK + 3)]
+    entries = [Applied(n, Decree(f"p{n}", os.urandom(20480)), n) for n in range(CHUNK + 3)]
     archive = FileArchive.open(path)
     archive.append(entries)
     archive.close()
@@ -117,10 +117,10 @@ def test_archive_of_large_decrees_reads_back_and_holds_its_chunks_frames(tmp_pat
 
 def test_archive_twin_reads_like_the_file() -> None:
     twin = MemoryArchive()
-    twin.append([Enacted(n, d(n), n) for n in range(5)])
-    assert twin.end == 5 and twin.read(3, 10) == [Enacted(3, d(3), 3), Enacted(4, d(4), 4)]
+    twin.append([Applied(n, d(n), n) for n in range(5)])
+    assert twin.end == 5 and twin.read(3, 10) == [Applied(3, d(3), 3), Applied(4, d(4), 4)]
     with pytest.raises(ValueError):
-        twin.append([Enacted(9, d(9), 9)])
+        twin.append([Applied(9, d(9), 9)])
 
 
 # ---------------------------------------------------------------- compaction, end to end

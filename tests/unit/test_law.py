@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paxos_redis.protocol import OLIVE_DAY, Decree, Enacted, Law, LawConflict
+from paxos_redis.protocol import OLIVE_DAY, Applied, Decree, Law, LawConflict
 
 A, B, C, D = (Decree(p, p.encode()) for p in "abcd")
 
@@ -22,37 +22,37 @@ def test_a_new_law_knows_nothing() -> None:
 
 def test_decrees_apply_in_order_when_contiguous() -> None:
     law = Law()
-    new, enacted = law.learn([(0, A), (1, B)])
+    new, applied = law.learn([(0, A), (1, B)])
     assert new == [(0, A), (1, B)]
-    assert enacted == [Enacted(0, A, 0), Enacted(1, B, 1)]
+    assert applied == [Applied(0, A, 0), Applied(1, B, 1)]
     assert law.known == 2
 
 
 def test_a_gap_holds_back_later_decrees_until_filled() -> None:
     law = Law()
-    new, enacted = law.learn([(2, C), (1, B)])
+    new, applied = law.learn([(2, C), (1, B)])
     assert new == [(2, C), (1, B)]
-    assert enacted == []
+    assert applied == []
     assert law.known == 0
     assert law.is_passed(2) and law.highest() == 2
-    new, enacted = law.learn([(0, A)])
+    new, applied = law.learn([(0, A)])
     assert new == [(0, A)]
-    assert [e.n for e in enacted] == [0, 1, 2]
-    assert [e.decree for e in enacted] == [A, B, C]
+    assert [e.n for e in applied] == [0, 1, 2]
+    assert [e.decree for e in applied] == [A, B, C]
     assert law.known == 3
 
 
 def test_out_of_order_batch_is_applied_in_decree_number_order() -> None:
     law = Law()
-    _, enacted = law.learn([(3, D), (1, B), (0, A), (2, C)])
-    assert [e.n for e in enacted] == [0, 1, 2, 3]
+    _, applied = law.learn([(3, D), (1, B), (0, A), (2, C)])
+    assert [e.n for e in applied] == [0, 1, 2, 3]
 
 
 def test_relearning_is_a_no_op_and_a_different_decree_at_a_known_number_is_a_conflict() -> None:
     law = Law()
     law.learn([(0, A), (2, C)])
-    new, enacted = law.learn([(2, C), (0, A)])      # the same decrees again: nothing new
-    assert new == [] and enacted == []
+    new, applied = law.learn([(2, C), (0, A)])      # the same decrees again: nothing new
+    assert new == [] and applied == []
     with pytest.raises(LawConflict, match="decree 0"):
         law.learn([(0, B)])                         # applied (below known)
     with pytest.raises(LawConflict, match="decree 2"):
@@ -65,27 +65,27 @@ def test_relearning_is_a_no_op_and_a_different_decree_at_a_known_number_is_a_con
 def test_duplicate_petition_is_applied_once_pointing_at_its_first_number() -> None:
     law = Law()
     retry = Decree("a", b"a")                       # same petition id, passed again after failover
-    _, enacted = law.learn([(0, A), (1, B), (2, retry)])
-    assert enacted[0] == Enacted(0, A, 0) and not enacted[0].is_duplicate
-    assert enacted[2] == Enacted(2, retry, 0)
-    assert enacted[2].is_duplicate
+    _, applied = law.learn([(0, A), (1, B), (2, retry)])
+    assert applied[0] == Applied(0, A, 0) and not applied[0].is_duplicate
+    assert applied[2] == Applied(2, retry, 0)
+    assert applied[2].is_duplicate
     assert law.first_of["a"] == 0
 
 
 def test_duplicate_learned_before_its_original_still_points_at_the_lower_number() -> None:
     law = Law()
     law.learn([(5, A)])
-    _, enacted = law.learn([(n, Decree(f"x{n}", b"")) for n in range(1, 5)] + [(0, A)])
-    firsts = {e.n: e.first for e in enacted}
+    _, applied = law.learn([(n, Decree(f"x{n}", b"")) for n in range(1, 5)] + [(0, A)])
+    firsts = {e.n: e.first for e in applied}
     assert firsts[0] == 0 and firsts[5] == 0
-    assert [e.n for e in enacted if e.is_duplicate] == [5]
+    assert [e.n for e in applied if e.is_duplicate] == [5]
 
 
 def test_olive_days_are_never_duplicates() -> None:
     law = Law()
-    _, enacted = law.learn([(0, OLIVE_DAY), (1, OLIVE_DAY), (2, A)])
-    assert [e.first for e in enacted] == [0, 1, 2]
-    assert not any(e.is_duplicate for e in enacted)
+    _, applied = law.learn([(0, OLIVE_DAY), (1, OLIVE_DAY), (2, A)])
+    assert [e.first for e in applied] == [0, 1, 2]
+    assert not any(e.is_duplicate for e in applied)
     assert "" not in law.first_of
 
 
@@ -110,8 +110,8 @@ def test_highest_is_the_top_decree_number_even_across_gaps() -> None:
 def test_numbers_below_known_are_not_learned_again() -> None:
     law = Law()
     law.learn([(0, A), (1, B)])
-    new, enacted = law.learn([(0, A), (1, B)])
-    assert new == [] and enacted == [] and law.get(0) == A and law.known == 2
+    new, applied = law.learn([(0, A), (1, B)])
+    assert new == [] and applied == [] and law.get(0) == A and law.known == 2
     with pytest.raises(LawConflict):
         law.learn([(0, C)])
     assert law.get(0) == A and law.known == 2
@@ -120,11 +120,11 @@ def test_numbers_below_known_are_not_learned_again() -> None:
 @given(st.permutations(list(range(12))), st.integers(1, 5))
 def test_property_any_delivery_order_applies_each_number_once_in_order(
         order: list[int], chunk: int) -> None:
-    law, applied = Law(), []
+    law, in_order = Law(), []
     decrees = {n: Decree(f"p{n % 4}", bytes([n])) for n in range(12)}
     for i in range(0, len(order), chunk):
-        _, enacted = law.learn([(n, decrees[n]) for n in order[i: i + chunk]])
-        applied.extend(enacted)
-    assert [e.n for e in applied] == list(range(12))
+        _, applied = law.learn([(n, decrees[n]) for n in order[i: i + chunk]])
+        in_order.extend(applied)
+    assert [e.n for e in in_order] == list(range(12))
     assert law.known == 12
-    assert [e.first for e in applied] == [n % 4 for n in range(12)]
+    assert [e.first for e in in_order] == [n % 4 for n in range(12)]

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from paxos_redis.protocol import (
     OLIVE_DAY,
+    Applied,
     Ballot,
     BeginBallot,
     Decree,
-    Enacted,
     Identity,
     Inquiry,
     Law,
@@ -39,8 +39,8 @@ def archived_law(count: int, memory: int, dedup: int = 1000) -> tuple[Law, Memor
     archive = MemoryArchive()
     law = Law(memory=memory, dedup=dedup)
     law.resume(archive)
-    _, enacted = law.learn([(n, d(n)) for n in range(count)])
-    archive.append(enacted)
+    _, applied = law.learn([(n, d(n)) for n in range(count)])
+    archive.append(applied)
     law.trim()
     return law, archive
 
@@ -57,12 +57,12 @@ def test_nothing_is_forgotten_before_the_archive_holds_it() -> None:
     archive = MemoryArchive()
     law = Law(memory=2)
     law.resume(archive)
-    _, enacted = law.learn([(n, d(n)) for n in range(10)])
+    _, applied = law.learn([(n, d(n)) for n in range(10)])
     assert law.floor == 0 and len(law.decrees) == 10          # the archive holds nothing yet
-    archive.append(enacted[:5])
+    archive.append(applied[:5])
     law.trim()
     assert law.floor == 5 and sorted(law.decrees) == list(range(5, 10))
-    archive.append(enacted[5:])
+    archive.append(applied[5:])
     law.trim()
     assert law.floor == 8 and sorted(law.decrees) == [8, 9]   # memory=2 below known
 
@@ -72,12 +72,12 @@ def test_large_decrees_are_forgotten_by_bytes_but_never_before_they_are_archived
     law = Law(memory=1000, memory_bytes=1000)
     law.resume(archive)
     big = [(n, Decree(f"p{n}", bytes(100))) for n in range(50)]
-    _, enacted = law.learn(big)
+    _, applied = law.learn(big)
     assert law.floor == 0 and law.bytes == 5000                # nothing archived: all kept
-    archive.append(enacted[:30])
+    archive.append(applied[:30])
     law.trim()
     assert law.floor == 30 and law.bytes == 2000               # only archived ones go
-    archive.append(enacted[30:])
+    archive.append(applied[30:])
     law.trim()
     assert law.floor == 40 and law.bytes == 1000 and sorted(law.decrees) == list(range(40, 50))
     assert [e.decree for e in law.read(0, 50)] == [decree for _, decree in big]
@@ -104,7 +104,7 @@ def test_reads_span_the_archive_and_memory_seamlessly() -> None:
     assert law.get(3) == d(3) and law.get(95) == d(95) and law.get(100) is None
     assert law.is_passed(3) and not law.is_passed(100)
     assert law.highest() == 99
-    assert law.read(98, 10) == [Enacted(98, d(98), 98), Enacted(99, d(99), 99)]
+    assert law.read(98, 10) == [Applied(98, d(98), 98), Applied(99, d(99), 99)]
 
 
 def test_transcript_of_decrees_older_than_the_window_comes_from_the_archive() -> None:
@@ -129,8 +129,8 @@ def test_holes_above_known_are_never_trimmed() -> None:
     archive = MemoryArchive()
     law = Law(memory=1)
     law.resume(archive)
-    _, enacted = law.learn([(n, d(n)) for n in range(5)] + [(9, d(9))])
-    archive.append(enacted)
+    _, applied = law.learn([(n, d(n)) for n in range(5)] + [(9, d(9))])
+    archive.append(applied)
     law.trim()
     assert sorted(law.decrees) == [4, 9] and law.highest() == 9
     assert law.passed_from(9, 5) == ((9, d(9)),)
@@ -149,9 +149,9 @@ def test_dedup_recognises_a_retry_within_the_window_and_not_after() -> None:
 
 def test_a_law_with_a_small_dedup_window_applies_a_late_copy_as_new() -> None:
     law = Law(dedup=3)
-    _, enacted = law.learn([(0, d(0, "x")), (1, d(1)), (2, d(2)), (3, d(3, "x")),
+    _, applied = law.learn([(0, d(0, "x")), (1, d(1)), (2, d(2)), (3, d(3, "x")),
                             (4, d(4)), (5, d(5)), (6, d(6)), (7, d(7, "x"))])
-    assert [(e.n, e.first) for e in enacted if e.decree.petition == "x"] == [
+    assert [(e.n, e.first) for e in applied if e.decree.petition == "x"] == [
         (0, 0), (3, 0), (7, 7)]
     assert law.first_of["x"] == 7
 
@@ -176,12 +176,12 @@ def test_property_resuming_from_an_archive_gives_the_same_firsts(
     archive = MemoryArchive()
     before = Law(dedup=window, memory=memory)
     before.resume(archive)
-    _, enacted = before.learn(decrees[:cut])
-    archive.append(enacted)
+    _, applied = before.learn(decrees[:cut])
+    archive.append(applied)
     after = Law(dedup=window, memory=memory)
     after.resume(archive)                        # a restart: the rest comes from the ledger
     _, rest = after.learn(decrees[cut:])
-    assert enacted + rest == expected
+    assert applied + rest == expected
     assert after.read(0, len(decrees)) == expected
 
 

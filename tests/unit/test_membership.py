@@ -211,8 +211,8 @@ def test_a_law_that_applies_a_change_updates_its_members_and_a_retried_copy_coun
     assert law.members.latest() == THREE | {P3} and law.members_at(3) == THREE | {P3}
     law.learn([(2, OLIVE_DAY), (3, remove(P3, "r1")), (4, OLIVE_DAY)])
     assert law.members_at(5) == THREE
-    _, enacted = law.learn([(5, admit(P3, "a1"))])       # the first admit, retried
-    assert enacted[0].is_duplicate and enacted[0].first == 1
+    _, applied = law.learn([(5, admit(P3, "a1"))])       # the first admit, retried
+    assert applied[0].is_duplicate and applied[0].first == 1
     assert law.members.latest() == THREE and law.members.changed_at == 3
 
 
@@ -220,8 +220,8 @@ def test_a_copy_of_a_change_beyond_the_dedup_window_is_a_new_change() -> None:
     law = Law(dedup=3)
     law.learn([(0, Founding("g1", 2, IDS[:3]).decree()), (1, admit(P3, "a1")),
                (2, OLIVE_DAY), (3, remove(P3, "r1")), (4, OLIVE_DAY), (5, OLIVE_DAY)])
-    _, enacted = law.learn([(6, admit(P3, "a1"))])
-    assert not enacted[0].is_duplicate and law.members_at(8) == THREE | {P3}
+    _, applied = law.learn([(6, admit(P3, "a1"))])
+    assert not applied[0].is_duplicate and law.members_at(8) == THREE | {P3}
 
 
 def test_the_law_refuses_a_different_decree_at_a_known_number() -> None:

@@ -63,7 +63,7 @@ def test_petitions_pass_and_are_enacted_in_order_everywhere() -> None:
     ch.deliver()
     for i in range(3):
         assert ch.law(i) == [A, B, C]
-        assert [e.decree for e in ch.enacted[i]] == [A, B, C]
+        assert [e.decree for e in ch.applied[i]] == [A, B, C]
 
 
 def test_petitions_sent_to_a_follower_reach_the_president() -> None:
@@ -147,7 +147,7 @@ def test_olive_day_fills_the_gaps_below_a_reported_vote() -> None:
     assert ch.begins(src=2)[0].entries == ((1, OLIVE_DAY), (2, OLIVE_DAY), (3, C))
     for i in (1, 2, 3, 4):
         assert ch.law(i) == [OLIVE_DAY, OLIVE_DAY, C]
-        assert [e.decree.is_olive_day for e in ch.enacted[i]] == [True, True, False]
+        assert [e.decree.is_olive_day for e in ch.applied[i]] == [True, True, False]
 
 
 def test_no_olive_day_when_nothing_was_voted() -> None:
@@ -505,7 +505,7 @@ def test_a_petition_retried_after_it_passed_is_passed_again_but_applied_once() -
     ch.petition(0, A)
     ch.deliver()
     assert ch.law(1) == [A, A]
-    assert [e.is_duplicate for e in ch.enacted[1]] == [False, True]
+    assert [e.is_duplicate for e in ch.applied[1]] == [False, True]
 
 
 def displaced() -> Chamber:

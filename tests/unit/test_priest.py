@@ -11,10 +11,10 @@ from chamber import IDS, P0, P1, P2, P3, P4, SENATE, founding, ledger, make, uni
 
 from paxos_redis.protocol import (
     ZERO,
+    Applied,
     Ballot,
     BeginBallot,
     Decree,
-    Enacted,
     FailedBallot,
     Identity,
     Inquiry,
@@ -54,7 +54,7 @@ def test_a_new_priest_is_unfounded_until_it_enters_decree_0_and_then_votes_if_na
     assert not p.start_ballot()                          # no membership to count votes in
     eff = p.found(founding())
     assert eff.records == [Passed(((0, founding()),))]
-    assert [e.n for e in eff.passed] == [0]
+    assert [e.n for e in eff.applied] == [0]
     assert p.role == "voter" and p.law.known == 1
     assert p.law.members_at(1) == frozenset(IDS[:3])
     assert make(3, 3).role == "listener"                 # not named by the founding
@@ -197,23 +197,23 @@ def test_successful_ballot_writes_passed_and_enacts_in_order() -> None:
     p = make()
     eff = p.receive(SuccessfulBallot(P0, B1, 3, ((2, B), (1, A))))
     assert eff.records == [Passed(((2, B), (1, A)))]
-    assert eff.passed == [Enacted(1, A, 1), Enacted(2, B, 2)]
+    assert eff.applied == [Applied(1, A, 1), Applied(2, B, 2)]
     assert p.law.known == 3
 
 
 def test_successful_ballot_after_a_gap_is_written_but_enacted_only_when_filled() -> None:
     p = make()
     eff = p.receive(SuccessfulBallot(P0, B1, 1, ((3, C),)))
-    assert eff.records == [Passed(((3, C),))] and eff.passed == []
+    assert eff.records == [Passed(((3, C),))] and eff.applied == []
     eff = p.receive(SuccessfulBallot(P0, B1, 1, ((1, A), (2, B))))
-    assert [e.n for e in eff.passed] == [1, 2, 3]
+    assert [e.n for e in eff.applied] == [1, 2, 3]
 
 
 def test_duplicate_successful_ballot_writes_nothing_new() -> None:
     p = make()
     p.receive(SuccessfulBallot(P0, B1, 2, ((1, A),)))
     eff = p.receive(SuccessfulBallot(P0, B1, 2, ((1, A),)))
-    assert eff.records == [] and eff.passed == []
+    assert eff.records == [] and eff.applied == []
 
 
 def test_a_different_decree_at_a_known_number_stops_the_priest() -> None:
@@ -235,7 +235,7 @@ def test_learning_forgets_votes_below_known() -> None:
 def test_a_retried_petition_is_enacted_once() -> None:
     p = make()
     eff = p.receive(SuccessfulBallot(P0, B1, 4, ((1, A), (2, B), (3, Decree("a", b"a")))))
-    assert [(e.n, e.first, e.is_duplicate) for e in eff.passed] == [
+    assert [(e.n, e.first, e.is_duplicate) for e in eff.applied] == [
         (1, 1, False), (2, 2, False), (3, 1, True)]
 
 
@@ -333,7 +333,7 @@ def test_start_ballot_alone_in_a_parliament_of_one_passes_petitions() -> None:
     p.start_ballot()
     assert p.is_president
     eff = p.petition([A, B])
-    assert [e.decree for e in eff.passed] == [A, B]
+    assert [e.decree for e in eff.applied] == [A, B]
     assert Votes(p.last_tried, ((1, A), (2, B))) in eff.records
     assert eff.records.index(Votes(p.last_tried, ((1, A), (2, B)))) < eff.records.index(
         Passed(((1, A), (2, B))))
@@ -502,7 +502,7 @@ def test_transcript_is_learned_and_a_partial_one_asks_again_at_once() -> None:
     p.receive(FailedBallot(P2, B2, 5))
     eff = p.receive(Transcript(P2, 5, ((1, A), (2, B))))
     assert eff.records == [Passed(((1, A), (2, B)))]
-    assert [e.n for e in eff.passed] == [1, 2]
+    assert [e.n for e in eff.applied] == [1, 2]
     assert eff.messages == [(P2, Inquiry(P1, 3))]
     eff = p.receive(Transcript(P2, 5, ((3, C), (4, D))))
     assert p.law.known == 5 and eff.messages == []

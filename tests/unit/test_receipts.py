@@ -71,7 +71,7 @@ def test_one_petition_at_a_time_is_answered_by_receipts_at_its_number() -> None:
         chamber.ask(0, decree)
         chamber.deliver()
     assert chamber.answered() == {"a": 1, "b": 2, "c": 3}
-    assert [e.decree for e in chamber.enacted[1]] == [A, B, C]
+    assert [e.decree for e in chamber.applied[1]] == [A, B, C]
     assert {r.citizen for r in chamber.receipts} == {"c-1"}
     assert all(r.of == 3 for r in chamber.receipts)
     assert {r.priest for r in chamber.receipts} == set(IDS[:3])
@@ -130,7 +130,7 @@ def test_no_receipt_while_a_lower_number_is_undecided() -> None:
     assert [m.receipt for m in begins(chamber)][-1] == (1, "c-1", 3)   # only the first entry
     chamber.deliver()
     assert chamber.answered() == {"a": 1}
-    assert [e.decree for e in chamber.enacted[0]] == [A, B, C]
+    assert [e.decree for e in chamber.applied[0]] == [A, B, C]
 
 
 def test_no_receipt_for_a_petition_already_in_the_law() -> None:
@@ -146,7 +146,7 @@ def test_no_receipt_for_a_petition_already_in_the_law() -> None:
     chamber.ask(0, A)                               # a retry reaching the core
     chamber.deliver()
     assert chamber.receipts == []
-    assert [e.first for e in chamber.enacted[0]] == [1, 2, 1]
+    assert [e.first for e in chamber.applied[0]] == [1, 2, 1]
 
 
 def test_no_receipt_without_a_citizen_to_send_it_to() -> None:

@@ -90,7 +90,7 @@ def test_messages_are_rendered_field_by_field_and_effects_by_their_lists_only() 
     assert render.message(begin, [2]) == \
         "BeginBallot A->B ballot=3.A known=1 entries=[1:x(hello)] receipt=[1, c-1, 3]"
     steps = [Effects(records=[Promise(Ballot(3, 1))], messages=[(2, begin)]),
-             SimpleNamespace(records=[Promise(Ballot(3, 1))], messages=[(2, begin)], passed=[],
+             SimpleNamespace(records=[Promise(Ballot(3, 1))], messages=[(2, begin)], applied=[],
                              receipts=[], vouched=("x",), something_new=True)]
     first, second = (render.effects("A", eff) for eff in steps)
     assert first == second == [

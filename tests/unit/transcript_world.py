@@ -160,9 +160,9 @@ class Renderer:
             else:
                 grouped.append((message, [dst]))
         lines += [f"{who}: send {self.message(m, rs)}" for m, rs in grouped]
-        if eff.passed:
+        if eff.applied:
             applied = [str(e.n) if e.first == e.n else f"{e.n} (a retry of {e.first}: no-op)"
-                       for e in eff.passed]
+                       for e in eff.applied]
             lines.append(f"{who}: apply {', '.join(applied)}")
         for receipt in eff.receipts:
             lines.append(f"{who}: receipt {type(receipt).__name__} {self.fields(receipt)}")
