@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from paxos_redis.citizen.base import Citizen
 from paxos_redis.citizen.petitions import Call, check_timeout, encode_body, petition_id, sync_decree
