@@ -7,15 +7,13 @@ No test touches a Redis it did not start: the ones that need one get their own
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import clean_env, cli_command
 from redis_server import RedisServer
 
 from paxos_redis.messengers.heartbeat import read_roster
@@ -23,26 +21,15 @@ from paxos_redis.messengers.keys import Keys
 from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Identity
 from paxos_redis.storage.ledger import FileLedger
-
-
-def cli() -> list[str]:
-    script = Path(sys.executable).with_name("paxos-redis")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "paxos_redis.tools.cli"]
-
-
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("PAXOS_") and k != "REDIS_URL"}
+from paxos_redis.tools.bench.cluster import free_port
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])       # nothing listens once the socket is closed
+    return free_port()                          # nothing listens once its socket is closed
 
 
 def run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli(), *args], env=env(), capture_output=True, text=True,
+    return subprocess.run([*cli_command(), *args], env=clean_env(), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -100,8 +87,8 @@ def test_bad_option_values_name_the_option_and_the_value(args: list[str],
 
 def test_bad_paxos_rules_stop_a_priest_with_one_line() -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"
-    result = subprocess.run([*cli(), "priest", "--redis", url],
-                            env={**env(), "PAXOS_RULES": "window_bytes=0"}, capture_output=True,
+    result = subprocess.run([*cli_command(), "priest", "--redis", url],
+                            env={**clean_env(), "PAXOS_RULES": "window_bytes=0"}, capture_output=True,
                             text=True, timeout=30, stdin=subprocess.DEVNULL)
     line = one_line_error(result)
     assert "PAXOS_RULES" in line and "window_bytes must be at least 1, got 0" in line
@@ -125,9 +112,9 @@ def running(redis_server: RedisServer,
     ledgers = tmp_path / "ledgers"
     with open(tmp_path / "first-priest.log", "wb") as log:
         proc = subprocess.Popen(
-            [*cli(), "priest", "--parliament", PARLIAMENT, "--redis", redis_server.url,
+            [*cli_command(), "priest", "--parliament", PARLIAMENT, "--redis", redis_server.url,
              "--ledger-dir", str(ledgers)],
-            env=env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            env=clean_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         redis, keys = redis_server.client(), Keys(PARLIAMENT)
         deadline = time.monotonic() + 20
