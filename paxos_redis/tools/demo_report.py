@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,22 +233,26 @@ def _failover_lines(failover: Failover | None, verdict: Verdict, timeout: float)
 
 def _membership_lines(changes: Changes | None, verdict: Verdict) -> list[str]:
     c = changes or Changes()
-    lines = []
-    if c.joined is None or c.voting_from is None:
-        who = "a new priest never beat" if c.joined is None else \
-            f"priest {c.joined} was {'a listener but ' if c.listening else ''}never admitted"
-        verdict.other.append(f"join: {who}")
-        lines.append(f"join: FAILED ({who})")
-    else:
-        lines.append(f"join: {joined_line(c)}")
-    if c.left is None or c.removed_from is None:
-        who = "no priest was stopped" if c.left is None else \
-            f"priest {c.left} stopped but was never removed"
-        verdict.other.append(f"leave: {who}")
-        lines.append(f"leave: FAILED ({who})")
-    else:
-        lines.append(f"leave: {left_line(c)}")
-    return lines
+    joined = left = None
+    if c.joined is None:
+        joined = "a new priest never beat"
+    elif c.voting_from is None:
+        joined = f"priest {c.joined} was {'a listener but ' if c.listening else ''}never admitted"
+    if c.left is None:
+        left = "no priest was stopped"
+    elif c.removed_from is None:
+        left = f"priest {c.left} stopped but was never removed"
+    return [_change_line("join", joined, c, joined_line, verdict),
+            _change_line("leave", left, c, left_line, verdict)]
+
+
+def _change_line(kind: str, failure: str | None, changes: Changes,
+                 line: Callable[[Changes], str], verdict: Verdict) -> str:
+    """The demo's line for a join or a leave: what happened, or why it FAILED."""
+    if failure is None:
+        return f"{kind}: {line(changes)}"
+    verdict.other.append(f"{kind}: {failure}")
+    return f"{kind}: FAILED ({failure})"
 
 
 def summary(args: argparse.Namespace, where: str, tally: Tally, failover: Failover | None,
