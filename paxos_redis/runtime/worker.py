@@ -6,9 +6,9 @@ are acknowledged only after that.  The one kind of record nothing depends on, a
 note of decrees passed, rides on the next fsync instead (within a heartbeat).
 SIGTERM finishes the batch, syncs and exits 0; kill -9 loses nothing that was
 acknowledged but such notes, which the priest learns again from the others.
-Between batches it compacts the ledger once enough law
-was applied (:mod:`paxos_redis.protocol.compaction`), so the ledger, the law in memory and a
-restart stay bounded however long the law grows.
+Between batches it compacts the ledger once enough law was applied
+(:mod:`paxos_redis.protocol.compaction`), so the ledger, the law in memory and a restart
+stay bounded however long the law grows.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,48 +46,29 @@ from paxos_redis.messengers.connection import redact
 from paxos_redis.messengers.heartbeat import Beat, beat_commands, read_roster
 from paxos_redis.messengers.streams import Messenger
 from paxos_redis.messengers.wire import Wire
-from paxos_redis.protocol import Applied, Effects, MalformedMessage, Priest, ProtocolError
+from paxos_redis.protocol import Effects, MalformedMessage, Priest, ProtocolError
 from paxos_redis.protocol.compaction import compact, due
 from paxos_redis.protocol.decree import in_citizens_law
 from paxos_redis.protocol.membership import name
 from paxos_redis.protocol.records import Record
 from paxos_redis.runtime.identity import Claim, check_stamp
+from paxos_redis.runtime.read_size import ReadSize
+from paxos_redis.runtime.reply_streams import ReplyStreams
 from paxos_redis.runtime.settings import Settings, rules_changed
+from paxos_redis.runtime.waiting import WaitingPetitions
 from paxos_redis.storage.ledger import FileLedger, LedgerFailed
 
 log = logging.getLogger("paxos_redis.runtime.worker")
 
-REPLY_TTL_S = 300
-#: a reply stream's TTL is set again when this priest last set it this long ago
-REPLY_TTL_REFRESH_S = 60
-#: reply streams whose TTL a priest remembers setting, before it forgets the stale ones
-TTL_SET_MAX = 10_000
 LAW_CHUNK = 1000
 RECLAIM_EVERY_S = 1.0
 RECLAIM_IDLE_MS = 2000
 #: a priest that is not a voter looks at the roster this often for law to fetch (s)
 LISTEN_EVERY_S = 0.5
-#: a petition nobody re-sent for this long is forgotten (its citizen gave up long ago)
-WAITING_TTL_S = REPLY_TTL_S
-#: at most this many petitions wait for their decree number at one priest
-WAITING_MAX = 100_000
 #: compact when the ledger is this large, even if little law was applied
 COMPACT_BYTES = 64 << 20
 #: ticks a priest that does not preside may sleep through when no message comes
 LAZY_TICKS = 5
-#: about this many bytes of entries per read (but at least READ_MIN entries)
-READ_BYTES = 16 << 20
-READ_MIN = 16
-
-
-@dataclass(slots=True)
-class Waiting:
-    """A petition waiting at the president for its decree number."""
-
-    citizen: str
-    entry_id: bytes
-    since: float                  # when last read (a retry renews it)
-    vouched: bool = False         # its voters send receipts (the core's ``Effects.vouched``)
 
 
 class Worker:
@@ -119,26 +98,15 @@ class Worker:
         self.next_listen = 0.0
         self.wire = Wire(settings.parliament, settings.secret)
         self.petitions = self.keys.petitions()
-        #: pid -> the petition waiting for its decree number, oldest first
-        self.waiting: OrderedDict[str, Waiting] = OrderedDict()
-        #: petitions-stream entry id -> how many of its petitions wait (acked at none)
-        self.unanswered: dict[bytes, int] = {}
-        #: citizen id -> its reply stream (the key is checked and made once, not per answer)
-        self.reply_keys: dict[str, str] = {}
-        #: reply stream -> when this priest last set its TTL
-        self.ttl_set: dict[Any, float] = {}
-        #: reply streams written since then (their TTL is set again within the minute)
-        self.ttl_dirty: dict[Any, None] = {}
-        self.ttl_epoch = 0
+        self.waiting = WaitingPetitions()              # read, not answered yet
+        self.reply_streams = ReplyStreams(self.keys)   # the citizens', and their TTLs
         self.stopping = stopping or threading.Event()   # set by SIGTERM even before run()
         self.tick_s = settings.tick_ms / 1000
         self.next_tick = time.monotonic()
         self.next_heartbeat = 0.0
         self.next_reclaim = 0.0
         self.refused = 0
-        #: entries per read, and their average size lately (bytes of field values)
-        self.read_count = settings.read_count
-        self.entry_bytes = 0.0
+        self.reads = ReadSize(settings.read_count)     # entries per read: fewer when large
         self.outage_since: float | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -212,8 +180,8 @@ class Worker:
         if self.priest.president is None:
             wake = min(wake + (LAZY_TICKS - 1) * self.tick_s, max(wake, self.next_heartbeat))
         block_ms = max(0, int((wake - now) * 1000))
-        got = self.messenger.receive_with(others, self.read_count, block_ms)
-        self._size_reads(got)
+        got = self.messenger.receive_with(others, self.reads.count, block_ms)
+        self.reads.fit(got)
         self._process(got)
 
     def _taking_petitions(self) -> bool:
@@ -221,17 +189,6 @@ class Worker:
         (they wait in Redis meanwhile, not in its memory)."""
         president = self.priest.president
         return president is not None and president.active and not president.backlog
-
-    def _size_reads(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
-        """Read fewer entries at once when they are large: about READ_BYTES a read."""
-        entries = [fields for batch in got.values() for _, fields in batch]
-        if not entries:
-            return
-        size = sum(len(v) for fields in entries if isinstance(fields, dict)
-                   for v in fields.values()) / len(entries)
-        self.entry_bytes += (size - self.entry_bytes) / 4
-        self.read_count = max(READ_MIN, min(self.settings.read_count,
-                                            int(READ_BYTES // max(1.0, self.entry_bytes))))
 
     def _process(self, got: dict[str, list[tuple[bytes, Any]]]) -> None:
         effects = Effects()
@@ -255,7 +212,7 @@ class Worker:
                 stale = self.messenger.reclaim(RECLAIM_IDLE_MS, 1000, stream=self.petitions)
                 self.messenger.trim_answered(self.petitions)
                 self._petitions(stale, effects, extra, petition_acks)
-            self._forget_waiting(now, petition_acks)
+            self.waiting.forget(now, petition_acks)
         self._commit(effects, acks, extra, petition_acks)
         self._compact()
         if now >= self.next_heartbeat:
@@ -278,8 +235,7 @@ class Worker:
             return [(dst, sealed[id(m)] if id(m) in sealed else
                      sealed.setdefault(id(m), self.wire.seal(m))) for dst, m in messages]
 
-        for pid in effects.vouched:
-            self._vouched(pid)
+        self.waiting.vouch(effects.vouched)
         early, rest = effects.before_records()
         if effects.notes_only:
             self.ledger.append(effects.records)         # not yet durable, and need not be
@@ -292,58 +248,14 @@ class Worker:
                 self.stamp_shown = self.priest.stamp
                 self.messenger.conduit.queue([("ZADD", self.keys.stamps(), "GT",
                                                self.stamp_shown, self.name)])
-        for applied in effects.applied:
-            self._answer(applied, extra, petition_acks)
-        extra += [(self._replies(r.citizen), r) for r in effects.receipts]
+        stream = self.reply_streams.stream
+        self.waiting.answer(effects.applied, stream, extra, petition_acks)   # numbers, or receipts
+        extra += [(stream(r.citizen), r) for r in effects.receipts]
         extra = batch_replies(extra)          # one entry per citizen for all its numbers
-        self.messenger.flush(seal(early + rest), acks, extra, expire=self._expiring(extra),
+        expire = self.reply_streams.expiring(extra, time.monotonic(),
+                                             self.messenger.conduit.connections)
+        self.messenger.flush(seal(early + rest), acks, extra, expire=expire,
                              other_acks={self.petitions: petition_acks}, wait=False)
-
-    def _expiring(self, extra: list[Any]) -> dict[Any, int]:
-        """The reply streams among ``extra`` whose TTL (REPLY_TTL_S) this priest has not
-        set for REPLY_TTL_REFRESH_S: set once a minute, not with every reply.  After a
-        reconnection they are all set again (Redis may have restarted empty)."""
-        now, due = time.monotonic(), {}
-        if self.messenger.conduit.connections != self.ttl_epoch:
-            self.ttl_epoch, self.ttl_set = self.messenger.conduit.connections, {}
-        ttl_set = self.ttl_set
-        for stream, _ in extra:
-            if stream not in ttl_set or ttl_set[stream] <= now - REPLY_TTL_REFRESH_S:
-                ttl_set[stream] = now
-                due[stream] = REPLY_TTL_S
-                self.ttl_dirty.pop(stream, None)
-            else:
-                self.ttl_dirty[stream] = None
-        if len(ttl_set) > TTL_SET_MAX:            # forget streams not written for a while
-            self.ttl_set = {k: t for k, t in ttl_set.items() if t > now - REPLY_TTL_REFRESH_S}
-        return due
-
-    def _ttl_refresh(self, now: float) -> list[Any]:
-        """EXPIREs for the reply streams written since their TTL was set, once
-        REPLY_TTL_REFRESH_S has passed, written again or not: a stream Redis lost (a
-        citizen that closed deletes its own) and a later reply recreated expires too."""
-        ttl_set, dirty = self.ttl_set, self.ttl_dirty
-        due = [s for s in dirty if ttl_set.get(s, 0.0) <= now - REPLY_TTL_REFRESH_S]
-        for stream in due:
-            del dirty[stream]
-            ttl_set[stream] = now
-        return [("EXPIRE", stream, REPLY_TTL_S) for stream in due]
-
-    def _replies(self, citizen: str) -> str:
-        key = self.reply_keys.get(citizen)
-        if key is None:
-            if len(self.reply_keys) >= TTL_SET_MAX:
-                self.reply_keys.clear()
-            key = self.reply_keys[citizen] = self.keys.replies(citizen)
-        return key
-
-    def _vouched(self, pid: str) -> None:
-        """Our begin ballot asked its voters for receipts: they answer the citizen, so this
-        president's reply is not needed (a citizen whose receipts were lost retries, and
-        the retry is answered from the law)."""
-        waiting = self.waiting.get(pid)
-        if waiting is not None:
-            waiting.vouched = True
 
     def _sync(self, records: Sequence[Record] = ()) -> None:
         """Make ``records`` and every note still pending durable, with one fsync."""
@@ -368,25 +280,6 @@ class Worker:
             log.debug("priest %s compacted its ledger: %d decrees archived (law below %d), "
                       "ledger now %d bytes, in %.3f s", self.name, moved, priest.law.known,
                       ledger.size, time.monotonic() - began)
-
-    def _forget_waiting(self, now: float, petition_acks: list[Any]) -> None:
-        """Drop petitions not re-sent for WAITING_TTL_S (or the oldest, past WAITING_MAX);
-        their entries are acked, so the petitions stream's pending list forgets them too."""
-        waiting = self.waiting
-        while waiting:
-            pid, petition = next(iter(waiting.items()))
-            if petition.since > now - WAITING_TTL_S and len(waiting) <= WAITING_MAX:
-                return
-            del waiting[pid]
-            self._release(petition.entry_id, petition_acks)
-
-    def _answer(self, applied: Applied, extra: list[Any], petition_acks: list[Any]) -> None:
-        waiting = self.waiting.pop(applied.decree.petition, None)
-        if waiting is not None:
-            if not (waiting.vouched and applied.first == applied.n):   # else receipts answer
-                reply = Reply(applied.decree.petition, n=applied.first)
-                extra.append((self._replies(waiting.citizen), reply))
-            self._release(waiting.entry_id, petition_acks)
 
     # ------------------------------------------------------------ inbox entries
 
@@ -433,7 +326,7 @@ class Worker:
                    if in_citizens_law(e.n, e.first, e.decree)]     # from the archive too
         answer = LawAnswer(query.req, self.id, law.known, max(upto, query.start),
                            tuple(entries))
-        return self._replies(query.reply), answer.fields()
+        return self.reply_streams.stream(query.reply), answer.fields()
 
     # ------------------------------------------------------------ petitions
 
@@ -443,7 +336,8 @@ class Worker:
         proposed, as the core's triage says.  An entry is acked once none of its petitions
         waits any more."""
         decrees, replies = [], {}
-        triage = self.priest.triage
+        triage, stream = self.priest.triage, self.reply_streams.stream
+        wait_for, unanswered = self.waiting.wait_for, self.waiting.unanswered
         for entry_id, fields in entries:
             try:
                 petitions = PetitionEntry.parse_many(fields)
@@ -454,39 +348,17 @@ class Worker:
             for petition in petitions:
                 answer = triage(petition.decree)
                 if answer is not None:                # refused, or passed already: told so
-                    extra.append((self._replies(petition.reply),
+                    extra.append((stream(petition.reply),
                                   Reply(answer.petition, n=answer.n, error=answer.error)))
                     continue
                 pid = petition.decree.petition
-                self._wait_for(pid, petition.reply, entry_id, petition_acks)
+                wait_for(pid, petition.reply, entry_id, petition_acks)
                 decrees.append(petition.decree)
                 replies[pid] = petition.reply
-            if entry_id not in self.unanswered:             # nothing in it waits
+            if entry_id not in unanswered:                  # nothing in it waits
                 petition_acks.append(entry_id)
         if decrees:
             effects.extend(self.priest.petition(decrees, replies))
-
-    def _wait_for(self, pid: str, citizen: str, entry_id: bytes, petition_acks: list[Any]) -> None:
-        """Note that ``pid`` waits for its number (an entry read again, reclaimed, counts
-        once)."""
-        old = self.waiting.get(pid)
-        if old is not None and old.entry_id == entry_id:
-            old.since = time.monotonic()
-            self.waiting.move_to_end(pid)
-            return
-        if old is not None:
-            self._release(old.entry_id, petition_acks)   # the retry replaces the first copy
-        self.waiting[pid] = Waiting(citizen, entry_id, time.monotonic())
-        self.waiting.move_to_end(pid)
-        self.unanswered[entry_id] = self.unanswered.get(entry_id, 0) + 1
-
-    def _release(self, entry_id: bytes, petition_acks: list[Any]) -> None:
-        """One petition of ``entry_id`` waits no more; ack the entry after its last."""
-        left = self.unanswered.pop(entry_id, 1) - 1
-        if left > 0:
-            self.unanswered[entry_id] = left
-        else:
-            petition_acks.append(entry_id)
 
     # ------------------------------------------------------------ heartbeat
 
@@ -504,7 +376,7 @@ class Worker:
         commands: list[Any] = [self.claim.renewal(), *beat_commands(self.keys, beat, ttl)]
         if p.is_president:
             commands.append(("SET", self.keys.president(), self.name, "PX", ttl))
-        commands += self._ttl_refresh(time.monotonic())
+        commands += self.reply_streams.refresh(time.monotonic())
         replies = self.messenger.conduit.execute(commands)  # ten times a second: packed by hand
         problem = self.claim.check(replies[0])
         if problem is not None:

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
-import pytest
 
-import paxos_redis.runtime.worker as worker_module
 from paxos_redis.messengers.citizens import PetitionEntry, petition_fields
 from paxos_redis.protocol import Applied, Decree, Effects, Founding, Transcript
 from paxos_redis.protocol.records import Identity
 from paxos_redis.runtime.settings import Settings
-from paxos_redis.runtime.worker import WAITING_TTL_S, Worker
+from paxos_redis.runtime.waiting import WAITING_TTL_S
+from paxos_redis.runtime.worker import Worker
 from paxos_redis.storage.ledger import FileLedger
 
 PRIEST = 0xB0D
@@ -37,22 +36,21 @@ def read(worker: Worker, *pids: str) -> list[Any]:
     return acks
 
 
-def test_waiting_petitions_expire_and_are_capped(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waiting_petitions_expire_and_are_capped(tmp_path: Path) -> None:
     settings = Settings(ledger_dir=tmp_path, parliament="bounds")
     worker = new_worker(settings, fakeredis.FakeRedis())
     try:
         assert read(worker, "a", "b", "c", "d", "e") == []
-        assert list(worker.waiting) == ["a", "b", "c", "d", "e"]
+        assert list(worker.waiting.petitions) == ["a", "b", "c", "d", "e"]
         read(worker, "a")                            # a retry refreshes "a": now the newest
-        assert list(worker.waiting) == ["b", "c", "d", "e", "a"]
-        monkeypatch.setattr(worker_module, "WAITING_MAX", 3)
+        assert list(worker.waiting.petitions) == ["b", "c", "d", "e", "a"]
+        worker.waiting.most = 3
         acks: list[Any] = []
-        worker._forget_waiting(time.monotonic(), acks)
-        assert list(worker.waiting) == ["d", "e", "a"] and acks == [b"2-0", b"3-0"]
+        worker.waiting.forget(time.monotonic(), acks)
+        assert list(worker.waiting.petitions) == ["d", "e", "a"] and acks == [b"2-0", b"3-0"]
         acks = []
-        worker._forget_waiting(time.monotonic() + WAITING_TTL_S + 1, acks)
-        assert not worker.waiting and sorted(acks) == [b"1-0", b"4-0", b"5-0"]
+        worker.waiting.forget(time.monotonic() + WAITING_TTL_S + 1, acks)
+        assert not worker.waiting.petitions and sorted(acks) == [b"1-0", b"4-0", b"5-0"]
     finally:
         worker.close()
 
@@ -68,13 +66,14 @@ def test_a_pack_of_petitions_is_acked_once_none_of_them_waits(tmp_path: Path) ->
         acks: list[Any] = []
         worker._petitions([(b"1-0", pack)], Effects(), extra, acks)
         assert [r.pid for _, r in extra] == ["big"] and extra[0][1].error   # refused alone
-        assert list(worker.waiting) == ["a", "b"] and acks == []
+        assert list(worker.waiting.petitions) == ["a", "b"] and acks == []
         worker._petitions([(b"1-0", pack)], Effects(), [], acks)            # reclaimed: again
-        assert worker.unanswered == {b"1-0": 2}
-        worker._answer(Applied(0, Decree("a", b"1"), 0), [], acks)
+        assert worker.waiting.unanswered == {b"1-0": 2}
+        stream = worker.reply_streams.stream
+        worker.waiting.answer([Applied(0, Decree("a", b"1"), 0)], stream, [], acks)
         assert acks == []                                                   # "b" still waits
-        worker._answer(Applied(1, Decree("b", b"2"), 1), [], acks)
-        assert acks == [b"1-0"] and not worker.unanswered
+        worker.waiting.answer([Applied(1, Decree("b", b"2"), 1)], stream, [], acks)
+        assert acks == [b"1-0"] and not worker.waiting.unanswered
         worker._petitions([(b"2-0", {b"pack": b"\x00\x00\x00\x09ab", b"reply": b"citizen"})],
                           Effects(), [], acks)                              # a mangled pack
         assert worker.refused == 1 and acks == [b"1-0"]
@@ -100,6 +99,6 @@ def test_what_the_core_answers_at_once_is_replied_to_and_never_waits(tmp_path: P
         worker._petitions([(b"1-0", pack)], Effects(), extra, acks)
         assert [(r.pid, r.n) for _, r in extra] == [("old", 1), (reserved.petition, None)]
         assert "the parliament's own" in extra[1][1].error
-        assert list(worker.waiting) == ["new"] and worker.unanswered == {b"1-0": 1}
+        assert list(worker.waiting.petitions) == ["new"] and worker.waiting.unanswered == {b"1-0": 1}
     finally:
         worker.close()

@@ -22,8 +22,10 @@ from paxos_redis.protocol import Ballot, Decree
 from paxos_redis.protocol.membership import Founding
 from paxos_redis.protocol.messages import BeginBallot, LastVote, NextBallot, SuccessfulBallot, Voted
 from paxos_redis.protocol.records import Identity, Passed, Promise, Tried, Votes
+from paxos_redis.runtime.read_size import READ_MIN
+from paxos_redis.runtime.reply_streams import REPLY_TTL_REFRESH_S
 from paxos_redis.runtime.settings import Settings
-from paxos_redis.runtime.worker import LAZY_TICKS, READ_MIN, REPLY_TTL_REFRESH_S, Worker
+from paxos_redis.runtime.worker import LAZY_TICKS, Worker
 from paxos_redis.storage.ledger import FileLedger, replay
 
 PARLIAMENT = "commit"
@@ -195,15 +197,15 @@ def test_a_president_with_a_backlog_leaves_petitions_in_redis_until_its_window_h
 
 def test_a_priest_reads_fewer_entries_at_once_when_they_are_large(tmp_path: Path) -> None:
     with worker(tmp_path, 3, 1) as (w, redis, log):
-        assert w.read_count == w.settings.read_count == 1024
+        assert w.reads.count == w.settings.read_count == 1024
         large = [(b"1-0", {b"code": b"2", b"decree": b"x" * (1 << 20)})] * 4
         for _ in range(20):
-            w._size_reads({w.messenger.inbox: large})
-        assert w.read_count == READ_MIN               # about READ_BYTES a read, at least 16
+            w.reads.fit({w.messenger.inbox: large})
+        assert w.reads.count == READ_MIN               # about READ_BYTES a read, at least 16
         small = [(b"1-0", {b"code": b"2", b"decree": b"x" * 100})] * 4
         for _ in range(20):
-            w._size_reads({w.messenger.inbox: small})
-        assert w.read_count == 1024
+            w.reads.fit({w.messenger.inbox: small})
+        assert w.reads.count == 1024
 
 
 def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
@@ -228,7 +230,7 @@ def test_a_reply_stream_expires_and_gets_its_ttl_again_after_a_reconnection(
         assert redis.ttl(stream) == -1          # not set again within the minute...
         w.heartbeat()
         assert redis.ttl(stream) == -1
-        w.ttl_set[stream] -= REPLY_TTL_REFRESH_S        # ... but once it has passed
+        w.reply_streams.ttl_set[stream] -= REPLY_TTL_REFRESH_S        # ... but once it has passed
         w.heartbeat()
         assert 290 <= redis.ttl(stream) <= 300
         redis.delete(stream)
@@ -280,7 +282,7 @@ def test_a_vouched_petition_is_answered_by_receipts_not_by_the_president(
         assert begin.receipt == (1, "citizen-1", 3)
         redis.xadd(w.keys.inbox(P0), WIRE.seal(Voted(P1, ballot, 1, (1,))))
         w.step()
-        assert w.priest.law.known == 2 and not w.waiting       # passed, and the entry acked
+        assert w.priest.law.known == 2 and not w.waiting.petitions   # passed, and the entry acked
         assert redis.xpending(w.keys.petitions(), "priests")["pending"] == 0
         answers = [type(r).__name__ for _, fields in redis.xrange(w.keys.replies("citizen-1"))
                    for r in parse_replies(fields)]
